@@ -1,0 +1,95 @@
+import KeygateCore
+
+/// Who may use a socket, by the peer's SO_PEERCRED identity.
+public enum Principal: Hashable, Sendable, CustomStringConvertible {
+    case user(name: String, uid: UInt32)
+    case group(name: String, gid: UInt32)
+
+    public var description: String {
+        switch self {
+        case .user(let n, _): return "user:\(n)"
+        case .group(let n, _): return "group:\(n)"
+        }
+    }
+}
+
+public struct ListenSettings: Hashable, Sendable {
+    public var serviceSocket = "/run/keygate/keygate.sock"
+    public var adminSocket = "/run/keygate/admin.sock"
+    /// Group owner of both sockets, by name and resolved id.
+    public var group: (name: String, gid: UInt32)? {
+        get { groupName.map { ($0, groupID) } }
+        set { groupName = newValue?.name; groupID = newValue?.gid ?? 0 }
+    }
+    public var groupName: String? = nil
+    public var groupID: UInt32 = 0
+    public var serviceMode: UInt32 = 0o660
+    public var adminMode: UInt32 = 0o660
+    public init() {}
+}
+
+public struct AccessSettings: Hashable, Sendable {
+    public var admin: [Principal] = [.user(name: "root", uid: 0)]
+    public var manage: [Principal] = []
+    /// nil: any peer may use the service socket.
+    public var verify: [Principal]? = nil
+    public init() {}
+}
+
+public struct TokenSettings: Hashable, Sendable {
+    public var sweepInterval: Int64 = 30
+    public var maxLivePerClient = 50
+    public init() {}
+}
+
+public struct VerifySettings: Hashable, Sendable {
+    public var ipHeader = "X-Real-IP"
+    public var failuresPerIP = 20
+    public init() {}
+}
+
+/// One validated configuration: an immutable snapshot that reload swaps whole.
+public struct KeygateConfiguration: Sendable {
+    public var path: String
+    /// SHA-256 of the file's bytes, hex, so an operator can tell which file is live.
+    public var digest: String
+    public var listen = ListenSettings()
+    public var storagePath = "/var/lib/keygate/keygate.db"
+    public var access = AccessSettings()
+    public var tokens = TokenSettings()
+    public var verify = VerifySettings()
+    public var ipLists: [String: [IPNetwork]] = [:]
+    public var policies = PolicyBook()
+
+    public init(path: String, digest: String) { self.path = path; self.digest = digest }
+
+    public static let defaultPath = "/etc/keygate/keygate.yaml"
+
+    /// What differs in settings that only a restart applies.
+    public func restartOnlyChanges(from old: KeygateConfiguration) -> [String] {
+        var out: [String] = []
+        if listen.serviceSocket != old.listen.serviceSocket { out.append("listen.service_socket") }
+        if listen.adminSocket != old.listen.adminSocket { out.append("listen.admin_socket") }
+        if listen.groupName != old.listen.groupName { out.append("listen.group") }
+        if listen.serviceMode != old.listen.serviceMode { out.append("listen.service_mode") }
+        if listen.adminMode != old.listen.adminMode { out.append("listen.admin_mode") }
+        if storagePath != old.storagePath { out.append("storage.path") }
+        return out
+    }
+}
+
+/// One problem in a configuration file, rendered `file:line:column: message`.
+public struct ConfigDiagnostic: Hashable, Sendable, CustomStringConvertible, Comparable {
+    public var file: String
+    public var mark: Mark
+    public var message: String
+
+    public var description: String { "\(file):\(mark.line):\(mark.column): \(message)" }
+
+    public static func < (a: ConfigDiagnostic, b: ConfigDiagnostic) -> Bool { a.mark < b.mark }
+}
+
+public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [ConfigDiagnostic]
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,141 @@
+/// A committed change to the credential state. The writer produces these after
+/// the database commit; every in-memory copy of the state applies the same list.
+public enum StateChange: Sendable {
+    case keyCreated(APIKey)
+    case keyUpdated(APIKey)
+    case keyDeleted(id: String)
+    /// The account's current pair becomes `pair`; the previous one, if any,
+    /// retires at `previousRetiresAt` (nil: at once).
+    case clientReplaced(ClientPair, previousRetiresAt: Timestamp?)
+    case clientDeleted(account: String)
+    case tokenIssued(AccessToken)
+    case tokensRevoked([SecretDigest])
+    /// Drop expired tokens and retired pairs (the sweep).
+    case purged(at: Timestamp)
+}
+
+/// All credentials, indexed for verification and for the admin API. Pure data:
+/// no locks, no I/O; each owner keeps it confined to one thread.
+public struct CredentialIndex: Sendable {
+    public private(set) var keysByDigest: [SecretDigest: APIKey] = [:]
+    public private(set) var keyDigestByID: [String: SecretDigest] = [:]
+    /// Key ids per account in creation order.
+    public private(set) var keyIDsByAccount: [String: [String]] = [:]
+    public private(set) var clientsByID: [String: ClientPair] = [:]
+    public private(set) var currentClientByAccount: [String: String] = [:]
+    public private(set) var tokensByDigest: [SecretDigest: AccessToken] = [:]
+    /// Live (unrevoked) token digests per client id in issue order.
+    public private(set) var liveTokensByClient: [String: [SecretDigest]] = [:]
+
+    public init() {}
+
+    public init(keys: [APIKey], clients: [ClientPair], tokens: [AccessToken]) {
+        for k in keys.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) { insertKey(k) }
+        for c in clients { insertClient(c) }
+        for t in tokens.sorted(by: { $0.issuedAt < $1.issuedAt }) { insertToken(t) }
+    }
+
+    // MARK: reading
+
+    public func key(id: String) -> APIKey? { keyDigestByID[id].flatMap { keysByDigest[$0] } }
+
+    public func keys(account: String) -> [APIKey] {
+        (keyIDsByAccount[account] ?? []).compactMap { key(id: $0) }
+    }
+
+    public func keyCount(account: String) -> Int { keyIDsByAccount[account]?.count ?? 0 }
+
+    public func currentClient(account: String) -> ClientPair? {
+        currentClientByAccount[account].flatMap { clientsByID[$0] }
+    }
+
+    /// Live tokens of the account's pairs at `now` (unrevoked, unexpired).
+    public func liveTokenCount(account: String, now: Timestamp) -> Int {
+        var n = 0
+        for (cid, pair) in clientsByID where pair.account == account {
+            for d in liveTokensByClient[cid] ?? [] {
+                if let t = tokensByDigest[d], !t.revoked, t.expiresAt > now { n += 1 }
+            }
+        }
+        return n
+    }
+
+    public var accounts: [String] {
+        Set(keyIDsByAccount.keys).union(currentClientByAccount.keys).sorted()
+    }
+
+    public var keyCount: Int { keysByDigest.count }
+
+    // MARK: changing
+
+    public mutating func apply(_ change: StateChange) {
+        switch change {
+        case .keyCreated(let k):
+            insertKey(k)
+        case .keyUpdated(let k):
+            if keyDigestByID[k.id] != nil { keysByDigest[k.digest] = k }
+        case .keyDeleted(let id):
+            guard let d = keyDigestByID.removeValue(forKey: id), let k = keysByDigest.removeValue(forKey: d) else { return }
+            keyIDsByAccount[k.account]?.removeAll { $0 == id }
+            if keyIDsByAccount[k.account]?.isEmpty == true { keyIDsByAccount[k.account] = nil }
+        case .clientReplaced(let pair, let retiresAt):
+            if let old = currentClientByAccount[pair.account] {
+                if let until = retiresAt {
+                    clientsByID[old]?.retiresAt = until
+                } else {
+                    removeClient(old)
+                }
+            }
+            insertClient(pair)
+        case .clientDeleted(let account):
+            if let cid = currentClientByAccount.removeValue(forKey: account) { removeClient(cid) }
+            for (cid, p) in clientsByID where p.account == account { removeClient(cid) }
+        case .tokenIssued(let t):
+            insertToken(t)
+        case .tokensRevoked(let digests):
+            for d in digests {
+                guard var t = tokensByDigest[d], !t.revoked else { continue }
+                t.revoked = true
+                tokensByDigest[d] = t
+                liveTokensByClient[t.clientID]?.removeAll { $0 == d }
+            }
+        case .purged(let now):
+            for (cid, p) in clientsByID where p.isRetired(at: now) { removeClient(cid) }
+            for (d, t) in tokensByDigest where t.expiresAt <= now {
+                tokensByDigest[d] = nil
+                if !t.revoked { liveTokensByClient[t.clientID]?.removeAll { $0 == d } }
+            }
+            for (cid, list) in liveTokensByClient where list.isEmpty { liveTokensByClient[cid] = nil }
+        }
+    }
+
+    /// Tokens that would be dropped by a sweep at `now`, and pairs past their grace.
+    public func expired(at now: Timestamp) -> (tokens: [SecretDigest], clients: [String]) {
+        (tokensByDigest.values.filter { $0.expiresAt <= now }.map(\.digest),
+         clientsByID.values.filter { $0.isRetired(at: now) }.map(\.clientID))
+    }
+
+    private mutating func insertKey(_ k: APIKey) {
+        keysByDigest[k.digest] = k
+        keyDigestByID[k.id] = k.digest
+        keyIDsByAccount[k.account, default: []].append(k.id)
+    }
+
+    private mutating func insertClient(_ c: ClientPair) {
+        clientsByID[c.clientID] = c
+        if c.retiresAt == nil { currentClientByAccount[c.account] = c.clientID }
+    }
+
+    /// A pair leaves with every token it issued: they stop working with it.
+    private mutating func removeClient(_ cid: String) {
+        guard let pair = clientsByID.removeValue(forKey: cid) else { return }
+        if currentClientByAccount[pair.account] == cid { currentClientByAccount[pair.account] = nil }
+        liveTokensByClient[cid] = nil
+        for (d, t) in tokensByDigest where t.clientID == cid { tokensByDigest[d] = nil }
+    }
+
+    private mutating func insertToken(_ t: AccessToken) {
+        tokensByDigest[t.digest] = t
+        if !t.revoked { liveTokensByClient[t.clientID, default: []].append(t.digest) }
+    }
+}

@@ -1,0 +1,181 @@
+import Crypto
+
+/// Base62 alphabet used by every identifier and secret: digits, upper, lower.
+public enum Base62 {
+    public static let alphabet: [UInt8] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    @inline(__always)
+    public static func isDigit(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+    }
+
+    /// `count` characters drawn uniformly from the OS CSPRNG (getrandom on Linux).
+    /// Rejection sampling keeps the distribution unbiased: bytes >= 248 are redrawn.
+    public static func random(count: Int) -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        var out = [UInt8]()
+        out.reserveCapacity(count)
+        while out.count < count {
+            var word = rng.next() as UInt64
+            for _ in 0..<8 where out.count < count {
+                let byte = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                if byte < 248 { out.append(alphabet[Int(byte % 62)]) }
+            }
+        }
+        return out
+    }
+
+    /// Fixed-width big-endian base62 rendering of a 32-bit value (62^6 > 2^32).
+    public static func encode(_ value: UInt32, width: Int = 6) -> [UInt8] {
+        var v = value
+        var out = [UInt8](repeating: alphabet[0], count: width)
+        var i = width - 1
+        while v > 0 && i >= 0 {
+            out[i] = alphabet[Int(v % 62)]
+            v /= 62
+            i -= 1
+        }
+        return out
+    }
+}
+
+/// CRC-32 (IEEE 802.3, the zlib/PNG polynomial), used only as a typo check.
+public enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { n -> UInt32 in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+}
+
+/// SHA-256 of a secret, the only form in which secrets are kept. Stored as four
+/// words so that hashing and comparing it in a dictionary costs no allocation.
+public struct SecretDigest: Hashable, Sendable {
+    public let w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
+
+    public init<C: Collection>(of secret: C) where C.Element == UInt8 {
+        var hasher = SHA256()
+        secret.withContiguousStorageIfAvailable { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            ?? hasher.update(data: Array(secret))
+        let digest = hasher.finalize()
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        digest.withUnsafeBytes { raw in
+            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        }
+        (w0, w1, w2, w3) = words
+    }
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        bytes.withUnsafeBytes { raw in
+            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        }
+        (w0, w1, w2, w3) = words
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: w0, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: w1, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: w2, toByteOffset: 16, as: UInt64.self)
+            raw.storeBytes(of: w3, toByteOffset: 24, as: UInt64.self)
+        }
+        return out
+    }
+
+    /// Comparison whose time does not depend on where the digests differ.
+    public func constantTimeEquals(_ other: SecretDigest) -> Bool {
+        ((w0 ^ other.w0) | (w1 ^ other.w1) | (w2 ^ other.w2) | (w3 ^ other.w3)) == 0
+    }
+}
+
+/// The kinds of secret Keygate issues, told apart by prefix (SPEC section 4).
+public enum SecretKind: String, Sendable, CaseIterable {
+    case apiKey = "kg_"
+    case clientSecret = "kgs_"
+    case accessToken = "kgat_"
+
+    public static let randomLength = 40
+    public static let checksumLength = 6
+
+    public var prefix: String { rawValue }
+    public var length: Int { rawValue.utf8.count + Self.randomLength + Self.checksumLength }
+}
+
+public enum SecretFormat {
+    /// A new secret of the given kind: prefix, 40 random base62, 6 base62 CRC-32
+    /// of everything before the checksum.
+    public static func generate(_ kind: SecretKind) -> String {
+        var bytes = Array(kind.prefix.utf8)
+        bytes += Base62.random(count: SecretKind.randomLength)
+        bytes += Base62.encode(CRC32.checksum(bytes))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The kind of a well-formed secret, or nil when the prefix, length, alphabet
+    /// or checksum is wrong. Touches no state: a typo is refused before any lookup.
+    public static func classify<C: RandomAccessCollection>(_ bytes: C) -> SecretKind? where C.Element == UInt8, C.Index == Int {
+        let kind: SecretKind
+        let n = bytes.count
+        let s = bytes.startIndex
+        if n == SecretKind.apiKey.length, bytes.starts(with: "kg_".utf8) {
+            kind = .apiKey
+        } else if n == SecretKind.clientSecret.length, bytes.starts(with: "kgs_".utf8) {
+            kind = .clientSecret
+        } else if n == SecretKind.accessToken.length, bytes.starts(with: "kgat_".utf8) {
+            kind = .accessToken
+        } else {
+            return nil
+        }
+        let bodyEnd = s + n - SecretKind.checksumLength
+        for i in (s + kind.prefix.utf8.count)..<(s + n) where !Base62.isDigit(bytes[i]) { return nil }
+        let expected = Base62.encode(CRC32.checksum(bytes[s..<bodyEnd]))
+        var diff: UInt8 = 0
+        for i in 0..<SecretKind.checksumLength { diff |= expected[i] ^ bytes[bodyEnd + i] }
+        return diff == 0 ? kind : nil
+    }
+
+    public static func classify(_ secret: String) -> SecretKind? {
+        classify(Array(secret.utf8))
+    }
+
+    /// What lists show of a secret: its first 8 characters, never more.
+    public static func hint(_ secret: String) -> String { String(secret.prefix(8)) }
+}
+
+public enum Identifier {
+    public static func keyID() -> String { "key_" + String(decoding: Base62.random(count: 16), as: UTF8.self) }
+    public static func clientID() -> String { "kgc_" + String(decoding: Base62.random(count: 24), as: UTF8.self) }
+
+    public static func isKeyID(_ s: String) -> Bool { isID(s, prefix: "key_", length: 16) }
+    public static func isClientID(_ s: String) -> Bool { isID(s, prefix: "kgc_", length: 24) }
+
+    static func isID(_ s: String, prefix: String, length: Int) -> Bool {
+        let u = Array(s.utf8)
+        return u.count == prefix.utf8.count + length && s.hasPrefix(prefix) && u.dropFirst(prefix.utf8.count).allSatisfy(Base62.isDigit)
+    }
+}
+
+/// Account names: 1-64 characters from [A-Za-z0-9._@-] (SPEC section 1).
+public enum AccountName {
+    public static func isValid<S: StringProtocol>(_ s: S) -> Bool {
+        let u = s.utf8
+        guard (1...64).contains(u.count) else { return false }
+        return u.allSatisfy { Base62.isDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "-") }
+    }
+}
