@@ -1,1 +1,91 @@
-print("x")
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import KeygateAPI
+import KeygateConfig
+import KeygateServer
+import Logging
+
+/// sysexits(3): the configuration is wrong.
+let exitConfig: Int32 = 78
+
+struct Keygated: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygated",
+        abstract: "Keygate credential daemon: verifies API keys and OAuth 2.0 tokens over Unix sockets.",
+        version: KeygateVersion.string)
+
+    @Option(name: .long, help: ArgumentHelp("Configuration file (default: $KEYGATE_CONFIG, else \(KeygateConfiguration.defaultPath)).", valueName: "path"))
+    var config: String?
+
+    @Flag(name: .long, help: "Validate the configuration and exit: 0 when valid, 78 with the errors otherwise.")
+    var checkConfig = false
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() throws {
+        let path = ConfigLoader.resolvePath(config)
+        let loaded = ConfigLoader.load(path: path)
+        if checkConfig {
+            switch loaded {
+            case .success(let c):
+                print("\(path): OK (sha256 \(c.digest.prefix(12)))")
+                throw ExitCode.success
+            case .failure(let e):
+                FileHandleStderr.write(e.description + "\n")
+                throw ExitCode(exitConfig)
+            }
+        }
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "keygated")
+        let cfg: KeygateConfiguration
+        switch loaded {
+        case .success(let c): cfg = c
+        case .failure(let e):
+            FileHandleStderr.write(e.description + "\n")
+            logger.critical("the configuration is invalid; not starting", metadata: ["config": "\(path)", "errors": "\(e.diagnostics.count)"])
+            throw ExitCode(exitConfig)
+        }
+        var env: [String: String] = [:]
+        for (k, v) in ProcessEnvironment.all() { env[k] = v }
+        for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { unsetenv(k) }
+        let daemon = Daemon(config: cfg, logger: logger, environment: env)
+        do {
+            try daemon.run()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        let bytes = Array(s.utf8)
+        bytes.withUnsafeBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+enum ProcessEnvironment {
+    static func all() -> [(String, String)] {
+        var out: [(String, String)] = []
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { out.append((String(s[..<eq]), String(s[s.index(after: eq)...]))) }
+            p += 1
+        }
+        return out
+    }
+}
+
+Keygated.main()

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import KeygateConfig
+import KeygateCore
+import KeygateStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// keygated as a whole: starts the parts in dependency order (state, engine,
+/// sockets, timers), answers signals, and stops them in reverse.
+public final class Daemon: @unchecked Sendable {
+    let config: KeygateConfiguration
+    let logger: Logger
+    let clock: Clock
+    let environment: [String: String]
+    let notifier: SystemdNotifier
+    let usageInterval: Int
+
+    private var group: MultiThreadedEventLoopGroup?
+    private var engine: Engine?
+    private var servers: [(spec: SocketSpec, channel: Channel, owned: Bool)] = []
+    private let tracker = ConnectionTracker()
+    private var sources: [DispatchSourceProtocol] = []
+    private let control = DispatchQueue(label: "keygate.control")
+    private let stopped = DispatchSemaphore(value: 0)
+    private var stopping = false
+
+    public init(config: KeygateConfiguration, logger: Logger, clock: Clock = .system,
+                environment: [String: String], usageInterval: Int = 5) {
+        self.config = config
+        self.logger = logger
+        self.clock = clock
+        self.environment = environment
+        self.notifier = SystemdNotifier(environment: environment)
+        self.usageInterval = usageInterval
+    }
+
+    /// Runs until SIGTERM or SIGINT. Throws when start-up fails; then nothing is left running.
+    public func run() throws {
+        for s in [SIGHUP, SIGTERM, SIGINT, SIGPIPE] { signal(s, SIG_IGN) }
+        let activated = try ActivatedSockets.fromEnvironment(environment)
+        let store = try Store(path: config.storagePath)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        self.group = group
+        var loops: [EventLoop] = []
+        var it = group.makeIterator()
+        while let l = it.next() { loops.append(l) }
+        do {
+            let engine = try Engine(config: config, store: store, loops: loops, clock: clock, logger: logger)
+            self.engine = engine
+            let uid = getuid()
+            try listen(SocketSpec(name: "service", path: config.listen.serviceSocket, mode: config.listen.serviceMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
+                       responder: ServiceResponder(clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
+            try listen(SocketSpec(name: "admin", path: config.listen.adminSocket, mode: config.listen.adminMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
+                       responder: AdminResponder(engine: engine, clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
+        } catch {
+            for s in servers { try? s.channel.close().wait() }
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        installSignals()
+        startTimers()
+        logger.info("keygated ready", metadata: [
+            "service_socket": "\(servers.first { $0.spec.name == "service" }.map { $0.owned ? $0.spec.path : "fd:" + $0.spec.name } ?? "-")",
+            "admin_socket": "\(servers.first { $0.spec.name == "admin" }.map { $0.owned ? $0.spec.path : "fd:" + $0.spec.name } ?? "-")",
+            "config": "\(config.path)", "pid": "\(getpid())"])
+        notifier.send("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(getpid())")
+        stopped.wait()
+    }
+
+    private func listen(_ spec: SocketSpec, responder: Responder, engine: Engine, group: EventLoopGroup, activated: ActivatedSockets) throws {
+        let bootstrap = Listener.bootstrap(group: group, engine: engine, responder: responder, tracker: tracker)
+        if let fd = activated.byName[spec.name] {
+            let ch = try bootstrap.withBoundSocket(fd).wait()
+            servers.append((spec, ch, false))
+            logger.info("adopted socket from systemd", metadata: ["name": "\(spec.name)", "fd": "\(fd)"])
+            return
+        }
+        try Listener.prepare(spec)
+        let ch: Channel
+        do {
+            ch = try bootstrap.bind(unixDomainSocketPath: spec.path, cleanupExistingSocketFile: false).wait()
+        } catch {
+            throw SystemError("cannot listen on \(spec.path): \(error)")
+        }
+        servers.append((spec, ch, true))
+        try Listener.applyOwnership(spec)
+    }
+
+    private func installSignals() {
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: control)
+        hup.setEventHandler { [weak self] in self?.reloadFromSignal() }
+        hup.resume()
+        for sig in [SIGTERM, SIGINT] {
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: control)
+            s.setEventHandler { [weak self] in self?.shutdown(signal: sig) }
+            s.resume()
+            sources.append(s)
+        }
+        sources.append(hup)
+    }
+
+    private func startTimers() {
+        guard let engine else { return }
+        let usage = DispatchSource.makeTimerSource(queue: control)
+        usage.schedule(deadline: .now() + .seconds(usageInterval), repeating: .seconds(usageInterval), leeway: .milliseconds(500))
+        usage.setEventHandler { _ = engine.collectUsage() }
+        usage.resume()
+        sources.append(usage)
+        if let w = environment["WATCHDOG_USEC"], let usec = Int(w), usec > 0,
+           environment["WATCHDOG_PID"].flatMap(Int32.init).map({ $0 == getpid() }) ?? true {
+            let dog = DispatchSource.makeTimerSource(queue: control)
+            dog.schedule(deadline: .now(), repeating: .microseconds(usec / 2), leeway: .milliseconds(100))
+            dog.setEventHandler { [weak self] in self?.notifier.send("WATCHDOG=1") }
+            dog.resume()
+            sources.append(dog)
+        }
+    }
+
+    func statusLine() -> String {
+        guard let engine, let group else { return "starting" }
+        guard let s = try? engine.status(on: group.next()).wait() else { return "running" }
+        return "\(s.accounts) accounts, \(s.keys) keys, \(s.clients) clients, \(s.liveTokens) live tokens"
+    }
+
+    private func reloadFromSignal() {
+        guard let engine, let group, !stopping else { return }
+        logger.info("SIGHUP: reloading the configuration")
+        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
+        let outcome = try? engine.reload(on: group.next()).wait()
+        let note = outcome.map { $0.errors.isEmpty ? "reloaded" : "reload refused (\($0.errors.count) errors)" } ?? "reload failed"
+        notifier.send("READY=1\nSTATUS=\(statusLine()); \(note)")
+    }
+
+    /// Stop accepting, let requests in flight finish, flush state, exit 0.
+    private func shutdown(signal sig: Int32) {
+        guard !stopping, let group else { return }
+        stopping = true
+        logger.info("stopping", metadata: ["signal": "\(sig == SIGTERM ? "SIGTERM" : "SIGINT")"])
+        notifier.send("STOPPING=1")
+        for s in servers {
+            try? s.channel.close().wait()
+            if s.owned { unlink(s.spec.path) }
+        }
+        let open = tracker.all
+        for c in open {
+            c.eventLoop.execute { c.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        }
+        let closed = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: group.next())
+        let deadline = group.next().scheduleTask(in: .seconds(10)) {
+            for c in open { c.close(promise: nil) }
+        }
+        try? closed.wait()
+        deadline.cancel()
+        try? engine?.flush().wait()
+        for s in sources { s.cancel() }
+        try? group.syncShutdownGracefully()
+        logger.info("stopped")
+        stopped.signal()
+    }
+}

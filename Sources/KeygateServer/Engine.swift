@@ -1,0 +1,291 @@
+import Dispatch
+import KeygateAPI
+import KeygateConfig
+import KeygateCore
+import KeygateStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What a request asks the writer to change.
+enum Operation: Sendable {
+    case createKey(account: String, CreateKeyRequest)
+    case updateKey(account: String, id: String, UpdateKeyRequest)
+    case deleteKey(account: String, id: String)
+}
+
+enum OperationResult: Sendable {
+    case key(APIKey, secret: String?)
+    case done
+}
+
+/// The single writer. Mutations queue up; each drain validates them one by one
+/// against the authoritative state, commits the whole batch in one SQLite
+/// transaction (one fsync), pushes the changes to every event loop's replica,
+/// and only then answers the callers.
+public final class Engine: @unchecked Sendable {
+    let queue = DispatchQueue(label: "keygate.writer")
+    let store: Store
+    let clock: Clock
+    let logger: Logger
+    public let startedAt: Timestamp
+
+    // Confined to `queue`.
+    private(set) var master: CredentialIndex
+    private(set) var config: KeygateConfiguration
+    private(set) var configLoadedAt: Timestamp
+    private var dirtyUsage: [String: Store.Usage] = [:]
+
+    private(set) var replicas: [Replica] = []
+    private let replicaByLoop: [ObjectIdentifier: Replica]
+
+    private struct Pending {
+        var op: Operation
+        var promise: EventLoopPromise<OperationResult>
+    }
+    private let lock = NIOLock()
+    private var pending: [Pending] = []
+    private var draining = false
+
+    public init(config: KeygateConfiguration, store: Store, loops: [EventLoop], clock: Clock, logger: Logger) throws {
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        let snap = try store.loadAll()
+        let index = CredentialIndex(keys: snap.keys, clients: snap.clients, tokens: snap.tokens)
+        self.master = index
+        self.startedAt = clock.now()
+        self.configLoadedAt = startedAt
+        let replicas = loops.map { Replica(loop: $0, config: config, index: index) }
+        self.replicas = replicas
+        self.replicaByLoop = Dictionary(uniqueKeysWithValues: replicas.map { (ObjectIdentifier($0.loop), $0) })
+        logger.info("state loaded", metadata: ["keys": "\(snap.keys.count)", "clients": "\(snap.clients.count)", "tokens": "\(snap.tokens.count)", "database": "\(store.path)"])
+    }
+
+    func replica(for loop: EventLoop) -> Replica {
+        guard let r = replicaByLoop[ObjectIdentifier(loop)] else {
+            preconditionFailure("event loop without a replica")
+        }
+        return r
+    }
+
+    // MARK: mutations
+
+    func submit(_ op: Operation, on loop: EventLoop) -> EventLoopFuture<OperationResult> {
+        let promise = loop.makePromise(of: OperationResult.self)
+        let start = lock.withLock { () -> Bool in
+            pending.append(Pending(op: op, promise: promise))
+            if draining { return false }
+            draining = true
+            return true
+        }
+        if start { queue.async { self.drain() } }
+        return promise.futureResult
+    }
+
+    private func drain() {
+        while true {
+            let batch = lock.withLock { () -> [Pending] in
+                let b = pending
+                pending = []
+                if b.isEmpty { draining = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            var changes: [StateChange] = []
+            var results: [Result<OperationResult, Error>] = []
+            let now = clock.now()
+            for p in batch {
+                do {
+                    let (result, change) = try execute(p.op, now: now)
+                    for c in change { master.apply(c) }
+                    changes += change
+                    results.append(.success(result))
+                } catch {
+                    results.append(.failure(error))
+                }
+            }
+            if !changes.isEmpty {
+                do {
+                    try store.commit(changes, usage: Array(dirtyUsage.values))
+                    dirtyUsage = [:]
+                } catch {
+                    logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
+                    reloadMasterFromDisk()
+                    let failure = APIError(503, "storage_unavailable", "the state database could not be written; nothing was changed: \(error)")
+                    for p in batch { p.promise.fail(failure) }
+                    continue
+                }
+            }
+            let applied = broadcast(changes)
+            applied.whenComplete { _ in
+                for (p, r) in zip(batch, results) { p.promise.completeWith(r) }
+            }
+        }
+    }
+
+    private func broadcast(_ changes: [StateChange]) -> EventLoopFuture<Void> {
+        let loop = replicas[0].loop
+        if changes.isEmpty { return loop.makeSucceededVoidFuture() }
+        let futures = replicas.map { r in r.loop.submit { r.apply(changes) } }
+        return EventLoopFuture.andAllSucceed(futures, on: loop)
+    }
+
+    private func reloadMasterFromDisk() {
+        if let snap = try? store.loadAll() {
+            master = CredentialIndex(keys: snap.keys, clients: snap.clients, tokens: snap.tokens)
+        }
+    }
+
+    /// Validates one operation against the authoritative state and returns the
+    /// changes it makes. Nothing is applied here.
+    private func execute(_ op: Operation, now: Timestamp) throws -> (OperationResult, [StateChange]) {
+        switch op {
+        case .createKey(let account, let req):
+            let policy = config.policies.policy(for: account)
+            let count = master.keyCount(account: account)
+            if count >= policy.maxKeys {
+                throw APIError(409, "key_limit_reached",
+                               "account '\(account)' already holds \(count) API keys; policy '\(policy.name)' allows at most \(policy.maxKeys). Delete a key first.",
+                               extra: ["limit": .int(Int64(policy.maxKeys)), "policy": .string(policy.name)])
+            }
+            if master.keys(account: account).contains(where: { $0.name == req.name }) {
+                throw APIError(409, "name_taken", "account '\(account)' already has a key named '\(req.name)'")
+            }
+            let secret = SecretFormat.generate(.apiKey)
+            let key = APIKey(id: Identifier.keyID(), account: account, name: req.name, digest: SecretDigest(of: Array(secret.utf8)),
+                             hint: SecretFormat.hint(secret), allowIPs: req.allowIPs, createdAt: now,
+                             expiresAt: req.expiresIn.map { now + $0 })
+            return (.key(key, secret: secret), [.keyCreated(key)])
+        case .updateKey(let account, let id, let req):
+            guard var key = master.key(id: id), key.account == account else {
+                throw APIError.notFound("account '\(account)' has no key '\(id)'")
+            }
+            if let name = req.name {
+                if master.keys(account: account).contains(where: { $0.name == name && $0.id != id }) {
+                    throw APIError(409, "name_taken", "account '\(account)' already has a key named '\(name)'")
+                }
+                key.name = name
+            }
+            if let ips = req.allowIPs { key.allowIPs = ips }
+            return (.key(key, secret: nil), [.keyUpdated(key)])
+        case .deleteKey(let account, let id):
+            guard let key = master.key(id: id), key.account == account else {
+                throw APIError.notFound("account '\(account)' has no key '\(id)'")
+            }
+            return (.done, [.keyDeleted(id: key.id)])
+        }
+    }
+
+    // MARK: reads
+
+    /// Runs `body` on the writer's queue, after every mutation acknowledged so far.
+    func read<T: Sendable>(on loop: EventLoop, _ body: @escaping @Sendable (Engine) throws -> T) -> EventLoopFuture<T> {
+        let promise = loop.makePromise(of: T.self)
+        queue.async { promise.completeWith(Result { try body(self) }) }
+        return promise.futureResult
+    }
+
+    func keys(account: String, on loop: EventLoop) -> EventLoopFuture<[APIKey]> {
+        collectUsage().flatMap { self.read(on: loop) { $0.master.keys(account: account) } }
+    }
+
+    // MARK: usage
+
+    /// Gathers last-use records from every replica into the authoritative state
+    /// and writes them in one transaction: never one write per verification.
+    func collectUsage() -> EventLoopFuture<Void> {
+        let loop = replicas[0].loop
+        let futures = replicas.map { r in r.loop.submit { r.takeUsage() } }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).flatMap { all in
+            let promise = loop.makePromise(of: Void.self)
+            self.queue.async {
+                for usage in all {
+                    for (id, u) in usage {
+                        guard var key = self.master.key(id: id) else { continue }
+                        if let prev = key.lastUsedAt, prev > u.at { continue }
+                        key.lastUsedAt = u.at
+                        key.lastUsedIP = u.ip
+                        self.master.apply(.keyUpdated(key))
+                        self.dirtyUsage[id] = Store.Usage(keyID: id, at: u.at, ip: u.ip)
+                    }
+                }
+                if !self.dirtyUsage.isEmpty {
+                    do {
+                        try self.store.commit([], usage: Array(self.dirtyUsage.values))
+                        self.dirtyUsage = [:]
+                    } catch {
+                        self.logger.warning("could not record key usage; will retry", metadata: ["error": "\(error)"])
+                    }
+                }
+                promise.succeed(())
+            }
+            return promise.futureResult
+        }
+    }
+
+    // MARK: configuration
+
+    public struct ReloadOutcome: Sendable {
+        public var errors: [String]
+        public var restartRequired: [String]
+        public var digest: String
+    }
+
+    /// Builds the new configuration beside the running one and swaps it into
+    /// every replica at once; on any error the running one stays.
+    public func reload(on loop: EventLoop) -> EventLoopFuture<ReloadOutcome> {
+        let promise = loop.makePromise(of: ReloadOutcome.self)
+        queue.async {
+            let path = self.config.path
+            switch ConfigLoader.load(path: path) {
+            case .failure(let errs):
+                let lines = errs.diagnostics.map(\.description)
+                self.logger.error("reload refused; the running configuration stays", metadata: ["errors": "\(lines.count)"])
+                for l in lines { self.logger.error("\(l)") }
+                promise.succeed(ReloadOutcome(errors: lines, restartRequired: [], digest: self.config.digest))
+            case .success(var new):
+                let restart = new.restartOnlyChanges(from: self.config)
+                // Sockets and the database stay as they are until the next start.
+                new.listen = self.config.listen
+                new.storagePath = self.config.storagePath
+                self.config = new
+                self.configLoadedAt = self.clock.now()
+                let futures = self.replicas.map { r in r.loop.submit { r.replace(config: new) } }
+                EventLoopFuture.andAllSucceed(futures, on: loop).whenComplete { _ in
+                    var meta: Logger.Metadata = ["digest": "\(new.digest.prefix(12))"]
+                    if !restart.isEmpty { meta["takes_effect_at_restart"] = "\(restart.joined(separator: ","))" }
+                    self.logger.info("configuration reloaded", metadata: meta)
+                    promise.succeed(ReloadOutcome(errors: [], restartRequired: restart, digest: new.digest))
+                }
+            }
+        }
+        return promise.futureResult
+    }
+
+    public struct Status: Sendable {
+        public var configPath: String
+        public var configDigest: String
+        public var loadedAt: Timestamp
+        public var accounts: Int
+        public var keys: Int
+        public var clients: Int
+        public var liveTokens: Int
+    }
+
+    func status(on loop: EventLoop) -> EventLoopFuture<Status> {
+        read(on: loop) { e in
+            let now = e.clock.now()
+            let live = e.master.tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+            return Status(configPath: e.config.path, configDigest: e.config.digest, loadedAt: e.configLoadedAt,
+                          accounts: e.master.accounts.count, keys: e.master.keyCount,
+                          clients: e.master.currentClientByAccount.count, liveTokens: live)
+        }
+    }
+
+    /// Final flush at shutdown: pending usage reaches the disk.
+    public func flush() -> EventLoopFuture<Void> { collectUsage() }
+
+    public var currentConfig: KeygateConfiguration { queue.sync { config } }
+}

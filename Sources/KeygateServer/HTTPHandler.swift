@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KeygateAPI
+import KeygateConfig
+import NIOCore
+import NIOHTTP1
+
+/// The peer of a Unix socket connection, from SO_PEERCRED at accept time.
+public struct PeerCredentials: Sendable, Equatable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    /// Supplementary groups of the peer's user, looked up once per connection when needed.
+    func groups() -> [UInt32] {
+        var pwd = passwd(), result: UnsafeMutablePointer<passwd>? = nil
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil, let name = pwd.pw_name else { return [gid] }
+        var count: Int32 = 64
+        var list = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, gid, &list, &count) < 0 {
+            list = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(name, gid, &list, &count) >= 0 else { return [gid] }
+        }
+        return Array(list.prefix(Int(count)))
+    }
+}
+
+/// Everything a route sees of a request.
+struct Request {
+    var head: HTTPRequestHead
+    var body: ByteBuffer
+    var peer: PeerCredentials
+    var path: Substring
+    var query: Substring?
+
+    init(head: HTTPRequestHead, body: ByteBuffer, peer: PeerCredentials) {
+        self.head = head
+        self.body = body
+        self.peer = peer
+        if let q = head.uri.firstIndex(of: "?") {
+            path = head.uri[..<q]
+            query = head.uri[head.uri.index(after: q)...]
+        } else {
+            path = Substring(head.uri)
+            query = nil
+        }
+    }
+
+    func json() throws -> JSON {
+        guard body.readableBytes > 0 else { throw APIError.invalidRequest("the request needs a JSON body") }
+        do {
+            return try body.withUnsafeReadableBytes { raw in
+                try JSON.parse(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+            }
+        } catch let e as JSONError {
+            throw APIError.invalidRequest("the body is not valid JSON: \(e)")
+        }
+    }
+}
+
+struct Response {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: ByteBuffer?
+
+    static func json(_ status: HTTPResponseStatus, _ value: JSON, allocator: ByteBufferAllocator, extraHeaders: [(String, String)] = []) -> Response {
+        let bytes = value.serialized()
+        var buf = allocator.buffer(capacity: bytes.count)
+        buf.writeBytes(bytes)
+        var h = HTTPHeaders([("Content-Type", "application/json")])
+        h.add(contentsOf: extraHeaders)
+        return Response(status: status, headers: h, body: buf)
+    }
+
+    static func error(_ e: APIError, allocator: ByteBufferAllocator, extraHeaders: [(String, String)] = []) -> Response {
+        json(HTTPResponseStatus(statusCode: e.status), e.json, allocator: allocator, extraHeaders: extraHeaders)
+    }
+
+    static func empty(_ status: HTTPResponseStatus, headers: [(String, String)] = []) -> Response {
+        Response(status: status, headers: HTTPHeaders(headers), body: nil)
+    }
+}
+
+enum Reply {
+    case now(Response)
+    case later(EventLoopFuture<Response>)
+}
+
+protocol Responder: Sendable {
+    func respond(to request: Request, context: ResponderContext) -> Reply
+}
+
+/// Per-connection facts a responder needs, alive on the connection's event loop.
+final class ResponderContext {
+    let loop: EventLoop
+    let allocator: ByteBufferAllocator
+    let replica: Replica
+    let peer: PeerCredentials
+    private var cachedGroups: [UInt32]? = nil
+
+    init(loop: EventLoop, allocator: ByteBufferAllocator, replica: Replica, peer: PeerCredentials) {
+        self.loop = loop; self.allocator = allocator; self.replica = replica; self.peer = peer
+    }
+
+    /// Whether any of `principals` names this peer.
+    func admits(_ principals: [Principal]) -> Bool {
+        for p in principals {
+            switch p {
+            case .user(_, let uid): if uid == peer.uid { return true }
+            case .group(_, let gid):
+                if gid == peer.gid { return true }
+                if cachedGroups == nil { cachedGroups = peer.groups() }
+                if cachedGroups!.contains(gid) { return true }
+            }
+        }
+        return false
+    }
+}
+
+/// Collects one HTTP request (head and a bounded body) and hands it to the
+/// responder; writes the answer. Pipelining order is kept by NIO's
+/// HTTPServerPipelineHandler in front of this one.
+final class HTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let maxBody = 64 * 1024
+
+    private enum State {
+        case idle
+        case receiving(HTTPRequestHead, ByteBuffer)
+        case refusing   // body over the limit: drop the rest, then close
+    }
+
+    private var state = State.idle
+    private let responder: Responder
+    private let context: ResponderContext
+
+    init(responder: Responder, context: ResponderContext) {
+        self.responder = responder
+        self.context = context
+    }
+
+    func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if let len = head.headers.first(name: "content-length").flatMap(Int.init), len > Self.maxBody {
+                refuseTooLarge(ctx, declared: len)
+                return
+            }
+            state = .receiving(head, ctx.channel.allocator.buffer(capacity: 0))
+        case .body(var chunk):
+            guard case .receiving(let head, var body) = state else { return }
+            if body.readableBytes + chunk.readableBytes > Self.maxBody {
+                refuseTooLarge(ctx, declared: nil)
+                return
+            }
+            state = .idle  // drop the reference so the append does not copy
+            body.writeBuffer(&chunk)
+            state = .receiving(head, body)
+        case .end:
+            guard case .receiving(let head, let body) = state else {
+                state = .idle
+                return
+            }
+            state = .idle
+            let request = Request(head: head, body: body, peer: context.peer)
+            switch responder.respond(to: request, context: context) {
+            case .now(let r):
+                write(r, keepAlive: head.isKeepAlive, ctx)
+            case .later(let f):
+                f.whenComplete { result in
+                    switch result {
+                    case .success(let r): self.write(r, keepAlive: head.isKeepAlive, ctx)
+                    case .failure(let e):
+                        let api = (e as? APIError) ?? APIError(500, "internal_error", "the request failed: \(e)")
+                        self.write(.error(api, allocator: ctx.channel.allocator), keepAlive: head.isKeepAlive, ctx)
+                    }
+                }
+            }
+        }
+    }
+
+    private func refuseTooLarge(_ ctx: ChannelHandlerContext, declared: Int?) {
+        if case .refusing = state { return }
+        state = .refusing
+        let what = declared.map { "the body of \($0) bytes" } ?? "the body"
+        let e = APIError(413, "request_too_large", "\(what) is over the limit of \(Self.maxBody) bytes")
+        write(.error(e, allocator: ctx.channel.allocator), keepAlive: false, ctx)
+    }
+
+    private func write(_ response: Response, keepAlive: Bool, _ ctx: ChannelHandlerContext) {
+        var headers = response.headers
+        headers.add(name: "Content-Length", value: String(response.body?.readableBytes ?? 0))
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        ctx.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        if let b = response.body, b.readableBytes > 0 {
+            ctx.write(wrapOutboundOut(.body(.byteBuffer(b))), promise: nil)
+        }
+        let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            done.whenComplete { _ in ctx.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
+        // Parser errors: answer once, then the decoder closes the connection.
+        if let parse = error as? HTTPParserError {
+            let e: APIError
+            switch parse {
+            case .headerOverflow:
+                e = APIError(431, "headers_too_large", "the request headers are over the limit of \(Self.maxHeaderBytes) bytes")
+            default:
+                e = APIError(400, "invalid_request", "the request is not valid HTTP/1.1 (\(parse))")
+            }
+            write(.error(e, allocator: ctx.channel.allocator), keepAlive: false, ctx)
+            return
+        }
+        ctx.close(promise: nil)
+    }
+
+    static let maxHeaderBytes = 16 * 1024
+}

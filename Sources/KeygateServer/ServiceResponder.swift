@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KeygateAPI
+import KeygateConfig
+import KeygateCore
+import NIOCore
+import NIOHTTP1
+
+/// The service socket: verification for local services, health.
+struct ServiceResponder: Responder {
+    let clock: Clock
+    let daemonUID: UInt32
+
+    func respond(to req: Request, context ctx: ResponderContext) -> Reply {
+        if let allowed = ctx.replica.config.access.verify, ctx.peer.uid != daemonUID, !ctx.admits(allowed) {
+            return .now(.error(Forbidden.error(ctx.peer, list: "access.verify", config: ctx.replica.config.path), allocator: ctx.allocator))
+        }
+        switch (req.head.method, req.path) {
+        case (.POST, Route.verify[...]):
+            return .now(verify(req, ctx))
+        case (.GET, Route.healthz[...]), (.HEAD, Route.healthz[...]):
+            return .now(.json(.ok, ["status": "ok"], allocator: ctx.allocator))
+        case (_, Route.verify[...]):
+            return .now(MethodNotAllowed.response(req, allow: "POST", ctx))
+        case (_, Route.healthz[...]):
+            return .now(MethodNotAllowed.response(req, allow: "GET", ctx))
+        default:
+            return .now(.error(.notFound("no endpoint \(req.path.prefix(100)) on the service socket"), allocator: ctx.allocator))
+        }
+    }
+
+    static let jsonHeaders = HTTPHeaders([("Content-Type", "application/json")])
+
+    /// The hot path: scan the body in place, decide on this loop's replica,
+    /// write the answer straight into a buffer.
+    func verify(_ req: Request, _ ctx: ResponderContext) -> Response {
+        let now = clock.now()
+        let outcome: Result<Verdict, APIError> = req.body.withUnsafeReadableBytes { raw in
+            let bytes = UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
+            var scanner = JSONScanner(bytes)
+            var key: JSONScanner.StringValue? = nil
+            var ipText: String? = nil
+            do {
+                try scanner.forEachMember { s, name in
+                    if name.elementsEqual("key".utf8) {
+                        guard s.peek() == UInt8(ascii: "\"") else { throw APIError.invalidRequest("verify: 'key' must be a string") }
+                        key = try s.readStringValue()
+                    } else if name.elementsEqual("ip".utf8) {
+                        if s.peek() == UInt8(ascii: "n") { try s.skipValue(); return }
+                        guard s.peek() == UInt8(ascii: "\"") else { throw APIError.invalidRequest("verify: 'ip' must be a string") }
+                        ipText = try s.readString()
+                    } else {
+                        throw APIError.invalidRequest("verify: unknown field '\(String(decoding: name.prefix(40), as: UTF8.self))'; expected key, ip")
+                    }
+                }
+                try scanner.expectEnd()
+            } catch let e as APIError {
+                return .failure(e)
+            } catch {
+                return .failure(.invalidRequest("verify: the body is not valid JSON: \(error)"))
+            }
+            var ip: IPAddress? = nil
+            if let t = ipText {
+                guard let a = IPAddress(t) else {
+                    return .failure(.invalidRequest("verify: 'ip' is not an IPv4 or IPv6 address: '\(t.prefix(64))'"))
+                }
+                ip = a
+            }
+            switch key {
+            case nil:
+                return .failure(.invalidRequest("verify: 'key' is required"))
+            case .raw(let b)?:
+                return .success(ctx.replica.verify(secret: b, ip: ip, ipText: ip?.description, now: now))
+            case .decoded(let s)?:
+                return .success(ctx.replica.verify(secret: Array(s.utf8), ip: ip, ipText: ip?.description, now: now))
+            }
+        }
+        switch outcome {
+        case .failure(let e):
+            return .error(e, allocator: ctx.allocator)
+        case .success(let verdict):
+            var buf = ctx.allocator.buffer(capacity: 192)
+            VerdictWriter.write(verdict, into: &buf)
+            return Response(status: .ok, headers: Self.jsonHeaders, body: buf)
+        }
+    }
+}
+
+enum VerdictWriter {
+    static func write(_ v: Verdict, into buf: inout ByteBuffer) {
+        switch v {
+        case .apiKey(let key, let policy):
+            buf.writeStaticString(#"{"valid":true,"kind":"api_key","account":"#)
+            writeString(key.account, &buf)
+            buf.writeStaticString(#","key_id":"#)
+            writeString(key.id, &buf)
+            buf.writeStaticString(#","name":"#)
+            writeString(key.name, &buf)
+            buf.writeStaticString(#","policy":"#)
+            writeString(policy.name, &buf)
+            buf.writeStaticString("}")
+        case .accessToken(let token, _, let expiresIn):
+            buf.writeStaticString(#"{"valid":true,"kind":"access_token","account":"#)
+            writeString(token.account, &buf)
+            buf.writeStaticString(#","client_id":"#)
+            writeString(token.clientID, &buf)
+            if let scope = token.scope {
+                buf.writeStaticString(#","scope":"#)
+                writeString(scope, &buf)
+            }
+            buf.writeStaticString(#","expires_in":"#)
+            buf.writeString(String(expiresIn))
+            buf.writeStaticString("}")
+        case .refused(let code):
+            buf.writeStaticString(#"{"valid":false,"code":""#)
+            buf.writeString(code.rawValue)
+            buf.writeStaticString(#""}"#)
+        }
+    }
+
+    @inline(__always)
+    static func writeString(_ s: String, _ buf: inout ByteBuffer) {
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }) {
+            buf.writeStaticString("\"")
+            buf.writeString(s)
+            buf.writeStaticString("\"")
+        } else {
+            var bytes: [UInt8] = []
+            JSONWriter.appendString(s, to: &bytes)
+            buf.writeBytes(bytes)
+        }
+    }
+}
+
+enum Forbidden {
+    static func error(_ peer: PeerCredentials, list: String, config: String) -> APIError {
+        APIError(403, "forbidden", "uid \(peer.uid) (gid \(peer.gid), pid \(peer.pid)) is not allowed here; add it to \(list) in \(config)")
+    }
+}
+
+enum MethodNotAllowed {
+    static func response(_ req: Request, allow: String, _ ctx: ResponderContext) -> Response {
+        .error(APIError(405, "method_not_allowed", "\(req.head.method.rawValue) is not allowed on \(req.path.prefix(100)); use \(allow)"),
+               allocator: ctx.allocator, extraHeaders: [("Allow", allow)])
+    }
+}

@@ -1,0 +1,195 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GRDB
+import KeygateCore
+
+/// The state database: SQLite in WAL mode with synchronous=FULL, so a change
+/// is on disk when its commit returns. Only digests of secrets are stored.
+/// Used from one thread at a time (the daemon's writer).
+public final class Store: @unchecked Sendable {
+    public let path: String
+    let db: DatabaseQueue
+
+    public init(path: String) throws {
+        self.path = path
+        try Store.ensureDirectory(of: path)
+        var config = Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(5)
+        config.label = "keygate.store"
+        do {
+            db = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw SystemError("cannot open the state database \(path): \(error)")
+        }
+        // GRDB sets NORMAL for WAL databases; an acknowledged change must survive power loss.
+        try db.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        try Store.migrator.migrate(db)
+    }
+
+    static func ensureDirectory(of path: String) throws {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let dir = String(path[..<slash])
+        var st = stat()
+        if stat(dir, &st) == 0 { return }
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw SystemError("cannot create the state directory \(dir)", errno: errno)
+        }
+    }
+
+    /// Migrations are registered once and never edited after they ship.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE api_keys (
+                  id TEXT PRIMARY KEY,
+                  account TEXT NOT NULL,
+                  name TEXT NOT NULL,
+                  digest BLOB NOT NULL UNIQUE,
+                  hint TEXT NOT NULL,
+                  allow_ips TEXT NOT NULL DEFAULT '',
+                  created_at INTEGER NOT NULL,
+                  expires_at INTEGER,
+                  last_used_at INTEGER,
+                  last_used_ip TEXT,
+                  UNIQUE (account, name)
+                );
+                CREATE TABLE clients (
+                  client_id TEXT PRIMARY KEY,
+                  account TEXT NOT NULL,
+                  secret_digest BLOB NOT NULL,
+                  allow_ips TEXT NOT NULL DEFAULT '',
+                  created_at INTEGER NOT NULL,
+                  retires_at INTEGER
+                );
+                CREATE INDEX clients_account ON clients(account);
+                CREATE TABLE access_tokens (
+                  digest BLOB PRIMARY KEY,
+                  client_id TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+                  account TEXT NOT NULL,
+                  scope TEXT,
+                  issued_at INTEGER NOT NULL,
+                  expires_at INTEGER NOT NULL,
+                  revoked INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX access_tokens_client ON access_tokens(client_id);
+                CREATE INDEX access_tokens_expiry ON access_tokens(expires_at);
+                """)
+        }
+        return m
+    }
+
+    /// The `synchronous` pragma of the writing connection (2 = FULL).
+    public func synchronousMode() throws -> Int {
+        try db.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    public func journalMode() throws -> String {
+        try db.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    public struct Snapshot {
+        public var keys: [APIKey] = []
+        public var clients: [ClientPair] = []
+        public var tokens: [AccessToken] = []
+    }
+
+    /// Everything, for the in-memory state at start.
+    public func loadAll() throws -> Snapshot {
+        try db.read { db in
+            var s = Snapshot()
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM api_keys") {
+                guard let digest = SecretDigest(bytes: [UInt8](row["digest"] as Data)) else { continue }
+                s.keys.append(APIKey(
+                    id: row["id"], account: row["account"], name: row["name"], digest: digest, hint: row["hint"],
+                    allowIPs: Store.decodeAllowList(row["allow_ips"]), createdAt: row["created_at"],
+                    expiresAt: row["expires_at"], lastUsedAt: row["last_used_at"], lastUsedIP: row["last_used_ip"]))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM clients") {
+                guard let digest = SecretDigest(bytes: [UInt8](row["secret_digest"] as Data)) else { continue }
+                s.clients.append(ClientPair(
+                    clientID: row["client_id"], account: row["account"], secretDigest: digest,
+                    allowIPs: Store.decodeAllowList(row["allow_ips"]), createdAt: row["created_at"], retiresAt: row["retires_at"]))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM access_tokens") {
+                guard let digest = SecretDigest(bytes: [UInt8](row["digest"] as Data)) else { continue }
+                s.tokens.append(AccessToken(
+                    digest: digest, clientID: row["client_id"], account: row["account"], scope: row["scope"],
+                    issuedAt: row["issued_at"], expiresAt: row["expires_at"], revoked: (row["revoked"] as Int) != 0))
+            }
+            return s
+        }
+    }
+
+    public struct Usage: Sendable {
+        public var keyID: String
+        public var at: Timestamp
+        public var ip: String?
+        public init(keyID: String, at: Timestamp, ip: String?) { self.keyID = keyID; self.at = at; self.ip = ip }
+    }
+
+    /// Persists a batch of changes in one transaction: one fsync for all of them.
+    public func commit(_ changes: [StateChange], usage: [Usage] = []) throws {
+        try db.write { db in
+            for change in changes { try Store.persist(change, db) }
+            for u in usage {
+                try db.execute(sql: "UPDATE api_keys SET last_used_at = ?, last_used_ip = ? WHERE id = ?",
+                               arguments: [u.at, u.ip, u.keyID])
+            }
+        }
+    }
+
+    static func persist(_ change: StateChange, _ db: Database) throws {
+        switch change {
+        case .keyCreated(let k):
+            try db.execute(sql: """
+                INSERT INTO api_keys (id, account, name, digest, hint, allow_ips, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [k.id, k.account, k.name, Data(k.digest.bytes), k.hint, encodeAllowList(k.allowIPs), k.createdAt, k.expiresAt])
+        case .keyUpdated(let k):
+            try db.execute(sql: "UPDATE api_keys SET name = ?, allow_ips = ? WHERE id = ?",
+                           arguments: [k.name, encodeAllowList(k.allowIPs), k.id])
+        case .keyDeleted(let id):
+            try db.execute(sql: "DELETE FROM api_keys WHERE id = ?", arguments: [id])
+        case .clientReplaced(let pair, let retiresAt):
+            if let until = retiresAt {
+                try db.execute(sql: "UPDATE clients SET retires_at = ? WHERE account = ? AND retires_at IS NULL",
+                               arguments: [until, pair.account])
+            } else {
+                try db.execute(sql: "DELETE FROM clients WHERE account = ? AND retires_at IS NULL", arguments: [pair.account])
+            }
+            try db.execute(sql: """
+                INSERT INTO clients (client_id, account, secret_digest, allow_ips, created_at, retires_at)
+                VALUES (?, ?, ?, ?, ?, NULL)
+                """, arguments: [pair.clientID, pair.account, Data(pair.secretDigest.bytes), encodeAllowList(pair.allowIPs), pair.createdAt])
+        case .clientDeleted(let account):
+            try db.execute(sql: "DELETE FROM clients WHERE account = ?", arguments: [account])
+        case .tokenIssued(let t):
+            try db.execute(sql: """
+                INSERT INTO access_tokens (digest, client_id, account, scope, issued_at, expires_at, revoked)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [Data(t.digest.bytes), t.clientID, t.account, t.scope, t.issuedAt, t.expiresAt, t.revoked ? 1 : 0])
+        case .tokensRevoked(let digests):
+            for d in digests {
+                try db.execute(sql: "UPDATE access_tokens SET revoked = 1 WHERE digest = ?", arguments: [Data(d.bytes)])
+            }
+        case .purged(let now):
+            try db.execute(sql: "DELETE FROM clients WHERE retires_at IS NOT NULL AND retires_at <= ?", arguments: [now])
+            try db.execute(sql: "DELETE FROM access_tokens WHERE expires_at <= ?", arguments: [now])
+        }
+    }
+
+    static func encodeAllowList(_ l: IPAllowList) -> String {
+        l.networks.map(\.description).joined(separator: " ")
+    }
+
+    static func decodeAllowList(_ s: String) -> IPAllowList {
+        let nets = s.split(separator: " ").compactMap { try? IPNetwork.parse(String($0)).get() }
+        return nets.isEmpty ? .any : .only(nets)
+    }
+}
