@@ -1,1 +1,32 @@
-print("x")
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import KeygateAPI
+
+struct Keygate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygate",
+        abstract: "Control tool for keygated: API keys, OAuth 2.0 clients, configuration.",
+        discussion: """
+            Exit codes: 0 success, 1 refused or failed (message on stderr), 2 usage, 3 daemon unreachable.
+            """,
+        version: KeygateVersion.string,
+        subcommands: [StatusCommand.self, ReloadCommand.self, ConfigCommand.self, KeyCommand.self,
+                      AccountsCommand.self, VerifyCommand.self])
+}
+
+// SPEC 7 exit codes: ArgumentParser's own usage code (64) becomes 2.
+do {
+    var command = try Keygate.parseAsRoot()
+    try command.run()
+} catch {
+    let code = Keygate.exitCode(for: error)
+    let message = Keygate.fullMessage(for: error)
+    if code == .success {
+        if !message.isEmpty { print(message) }
+        exit(0)
+    }
+    if !message.isEmpty { Console.error(message) }
+    exit(code == .validationFailure ? 2 : code.rawValue)
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import KeygateAPI
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Check a key or access token over the service socket (exit 0 valid, 1 invalid).",
+        discussion: "Give - as SECRET to read it from standard input, which keeps it out of the process list and shell history.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The API key or access token, or - for standard input.") var secret: String
+    @Option(name: .long, help: ArgumentHelp("The caller's address, checked against IP rules.", valueName: "addr")) var ip: String?
+
+    func run() throws {
+        var key = secret
+        if secret == "-" {
+            key = (readLine(strippingNewline: true) ?? "").trimmingCharacters(in: " \t\r")
+        }
+        var body: JSONObject = ["key": .string(key)]
+        if let ip { body["ip"] = .string(ip) }
+        let (_, reply) = try global.service.call("POST", Route.verify, body: .object(body))
+        guard let j = reply, let v = VerifyResponse(json: j) else { throw Exit.refused }
+        if global.json { Console.printJSON(j) }
+        switch v {
+        case .apiKey(let account, let id, let name, let policy):
+            if !global.json { print("valid: API key \(id) \"\(name)\" of \(account) (policy \(policy))") }
+        case .accessToken(let account, let cid, let scope, let exp):
+            if !global.json { print("valid: access token of \(account) (client \(cid)\(scope.map { ", scope \($0)" } ?? ""), expires in \(exp)s)") }
+        case .refused(let code):
+            if !global.json { print("invalid: \(code)") }
+            throw Exit.refused
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
+    }
+}

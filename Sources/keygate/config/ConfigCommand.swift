@@ -1,0 +1,28 @@
+import ArgumentParser
+import KeygateConfig
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Work with configuration files offline.",
+        subcommands: [ConfigCheckCommand.self])
+}
+
+struct ConfigCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a configuration file with the daemon's own loader (exit 0 valid, 1 with the errors).")
+
+    @Argument(help: "The file (default: $KEYGATE_CONFIG, else /etc/keygate/keygate.yaml).") var file: String?
+
+    func run() throws {
+        let path = ConfigLoader.resolvePath(file)
+        switch ConfigLoader.load(path: path) {
+        case .success(let c):
+            print("\(path): OK (sha256 \(c.digest.prefix(12)))")
+        case .failure(let e):
+            Console.error(e.description)
+            Console.error("\(path): \(e.diagnostics.count) error(s)")
+            throw Exit.refused
+        }
+    }
+}
