@@ -102,6 +102,8 @@ public final class Engine: @unchecked Sendable {
                     for c in change { master.apply(c) }
                     changes += change
                     results.append(.success(result))
+                } catch let v as KeyRuleViolation {
+                    results.append(.failure(APIError(v)))
                 } catch {
                     results.append(.failure(error))
                 }
@@ -118,9 +120,9 @@ public final class Engine: @unchecked Sendable {
                     continue
                 }
             }
-            let applied = broadcast(changes)
-            applied.whenComplete { _ in
-                for (p, r) in zip(batch, results) { p.promise.completeWith(r) }
+            let answers = Array(zip(batch.map(\.promise), results))
+            broadcast(changes).whenComplete { _ in
+                for (promise, result) in answers { promise.completeWith(result) }
             }
         }
     }
@@ -143,37 +145,19 @@ public final class Engine: @unchecked Sendable {
     private func execute(_ op: Operation, now: Timestamp) throws -> (OperationResult, [StateChange]) {
         switch op {
         case .createKey(let account, let req):
-            let policy = config.policies.policy(for: account)
-            let count = master.keyCount(account: account)
-            if count >= policy.maxKeys {
-                throw APIError(409, "key_limit_reached",
-                               "account '\(account)' already holds \(count) API keys; policy '\(policy.name)' allows at most \(policy.maxKeys). Delete a key first.",
-                               extra: ["limit": .int(Int64(policy.maxKeys)), "policy": .string(policy.name)])
-            }
-            if master.keys(account: account).contains(where: { $0.name == req.name }) {
-                throw APIError(409, "name_taken", "account '\(account)' already has a key named '\(req.name)'")
-            }
+            try KeyRules.checkCreate(account: account, name: req.name, index: master, policy: config.policies.policy(for: account))
             let secret = SecretFormat.generate(.apiKey)
             let key = APIKey(id: Identifier.keyID(), account: account, name: req.name, digest: SecretDigest(of: Array(secret.utf8)),
                              hint: SecretFormat.hint(secret), allowIPs: req.allowIPs, createdAt: now,
                              expiresAt: req.expiresIn.map { now + $0 })
             return (.key(key, secret: secret), [.keyCreated(key)])
         case .updateKey(let account, let id, let req):
-            guard var key = master.key(id: id), key.account == account else {
-                throw APIError.notFound("account '\(account)' has no key '\(id)'")
-            }
-            if let name = req.name {
-                if master.keys(account: account).contains(where: { $0.name == name && $0.id != id }) {
-                    throw APIError(409, "name_taken", "account '\(account)' already has a key named '\(name)'")
-                }
-                key.name = name
-            }
+            var key = try KeyRules.checkUpdate(account: account, id: id, newName: req.name, index: master)
+            if let name = req.name { key.name = name }
             if let ips = req.allowIPs { key.allowIPs = ips }
             return (.key(key, secret: nil), [.keyUpdated(key)])
         case .deleteKey(let account, let id):
-            guard let key = master.key(id: id), key.account == account else {
-                throw APIError.notFound("account '\(account)' has no key '\(id)'")
-            }
+            let key = try KeyRules.checkUpdate(account: account, id: id, newName: nil, index: master)
             return (.done, [.keyDeleted(id: key.id)])
         }
     }
@@ -288,4 +272,19 @@ public final class Engine: @unchecked Sendable {
     public func flush() -> EventLoopFuture<Void> { collectUsage() }
 
     public var currentConfig: KeygateConfiguration { queue.sync { config } }
+}
+
+extension APIError {
+    init(_ v: KeyRuleViolation) {
+        switch v {
+        case .limitReached(let account, let count, let limit, let policy):
+            self.init(409, "key_limit_reached",
+                      "account '\(account)' already holds \(count) API keys; policy '\(policy)' allows at most \(limit). Delete a key first.",
+                      extra: ["limit": .int(Int64(limit)), "policy": .string(policy)])
+        case .nameTaken(let account, let name):
+            self.init(409, "name_taken", "account '\(account)' already has a key named '\(name)'")
+        case .unknownKey(let account, let id):
+            self = .notFound("account '\(account)' has no key '\(id)'")
+        }
+    }
 }

@@ -1,0 +1,121 @@
+import Foundation
+import XCTest
+@testable import KeygateCore
+
+final class VerificationTests: XCTestCase {
+    var index = CredentialIndex()
+    var policies = PolicyBook()
+    let t0: Timestamp = 1_800_000_000
+
+    func addKey(account: String = "acme", name: String = "k", allow: IPAllowList = .any, expiresAt: Timestamp? = nil) -> (String, APIKey) {
+        let secret = SecretFormat.generate(.apiKey)
+        let key = APIKey(id: Identifier.keyID(), account: account, name: name, digest: SecretDigest(of: Array(secret.utf8)),
+                         hint: SecretFormat.hint(secret), allowIPs: allow, createdAt: t0, expiresAt: expiresAt)
+        index.apply(.keyCreated(key))
+        return (secret, key)
+    }
+
+    func decide(_ secret: String, ip: String? = nil, at now: Timestamp) -> Verdict {
+        Verifier.decide(secret: Array(secret.utf8), ip: ip.flatMap(IPAddress.init), now: now, index: index, policies: policies)
+    }
+
+    func code(_ v: Verdict) -> String {
+        switch v {
+        case .apiKey: return "valid"
+        case .accessToken: return "valid-token"
+        case .refused(let c): return c.rawValue
+        }
+    }
+
+    func testValidUnknownMalformed() {
+        let (secret, _) = addKey()
+        XCTAssertEqual(code(decide(secret, at: t0)), "valid")
+        XCTAssertEqual(code(decide(SecretFormat.generate(.apiKey), at: t0)), "UNKNOWN")
+        XCTAssertEqual(code(decide(String(secret.dropLast()) + "x", at: t0)), "MALFORMED")
+        XCTAssertEqual(code(decide("not a key", at: t0)), "MALFORMED")
+    }
+
+    func testExpiryFromTheSecondItExpires() {
+        let (secret, _) = addKey(expiresAt: t0 + 100)
+        XCTAssertEqual(code(decide(secret, at: t0 + 99)), "valid")
+        XCTAssertEqual(code(decide(secret, at: t0 + 100)), "EXPIRED")
+        XCTAssertEqual(code(decide(secret, at: t0 + 10_000)), "EXPIRED")
+    }
+
+    func testKeyAndPolicyRestrictionsBothApply() {
+        policies = PolicyBook(policies: ["default": Policy(name: "default", allowIPs: .only([try! IPNetwork.parse("10.0.0.0/8").get()]))])
+        let (restricted, _) = addKey(allow: .only([try! IPNetwork.parse("10.1.0.0/16").get()]))
+        XCTAssertEqual(code(decide(restricted, ip: "10.1.2.3", at: t0)), "valid")
+        XCTAssertEqual(code(decide(restricted, ip: "10.2.0.1", at: t0)), "IP_NOT_ALLOWED", "policy allows it, the key does not")
+        let (open, _) = addKey(name: "open")
+        XCTAssertEqual(code(decide(open, ip: "192.0.2.1", at: t0)), "IP_NOT_ALLOWED", "key allows it, the policy does not")
+        XCTAssertEqual(code(decide(open, ip: "::ffff:10.9.9.9", at: t0)), "valid", "mapped address matches IPv4 rule")
+        XCTAssertEqual(code(decide(open, at: t0)), "IP_NOT_ALLOWED", "no address where a rule applies")
+    }
+
+    func testDeletedKeyIsUnknown() {
+        let (secret, key) = addKey()
+        index.apply(.keyDeleted(id: key.id))
+        XCTAssertEqual(code(decide(secret, at: t0)), "UNKNOWN")
+        XCTAssertEqual(index.keyCount(account: "acme"), 0)
+    }
+
+    func testPolicyResolutionFirstMatchWins() {
+        policies = PolicyBook(policies: ["default": Policy(name: "default"), "partners": Policy(name: "partners", maxKeys: 10),
+                                         "vip": Policy(name: "vip", maxKeys: 20)],
+                              rules: [AccountRule(pattern: "partner-vip-*", policy: "vip"), AccountRule(pattern: "partner-*", policy: "partners")])
+        XCTAssertEqual(policies.policy(for: "partner-vip-1").name, "vip")
+        XCTAssertEqual(policies.policy(for: "partner-x").name, "partners")
+        XCTAssertEqual(policies.policy(for: "acme").name, "default")
+        XCTAssertTrue(AccountRule(pattern: "a?c*", policy: "p").matches("abcdef"))
+        XCTAssertFalse(AccountRule(pattern: "a?c*", policy: "p").matches("ac"))
+        XCTAssertTrue(AccountRule(pattern: "*", policy: "p").matches(""))
+        XCTAssertTrue(AccountRule(pattern: "*@example.com", policy: "p").matches("ops@example.com"))
+    }
+
+    func testKeyLimitAndNames() throws {
+        let policy = Policy(name: "default", maxKeys: 5)
+        for i in 0..<5 {
+            try KeyRules.checkCreate(account: "acme", name: "k\(i)", index: index, policy: policy)
+            _ = addKey(name: "k\(i)")
+        }
+        XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "k5", index: index, policy: policy)) {
+            XCTAssertEqual($0 as? KeyRuleViolation, .limitReached(account: "acme", count: 5, limit: 5, policy: "default"))
+        }
+        XCTAssertNoThrow(try KeyRules.checkCreate(account: "other", name: "k0", index: index, policy: policy))
+        let bigger = Policy(name: "partners", maxKeys: 10)
+        XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "k1", index: index, policy: bigger)) {
+            XCTAssertEqual($0 as? KeyRuleViolation, .nameTaken(account: "acme", name: "k1"))
+        }
+    }
+
+    func testTokensExpireAndRevoke() {
+        let pair = ClientPair(clientID: Identifier.clientID(), account: "acme", secretDigest: SecretDigest(of: Array("s".utf8)), allowIPs: .any, createdAt: t0)
+        index.apply(.clientReplaced(pair, previousRetiresAt: nil))
+        let secret = SecretFormat.generate(.accessToken)
+        let token = AccessToken(digest: SecretDigest(of: Array(secret.utf8)), clientID: pair.clientID, account: "acme", scope: nil, issuedAt: t0, expiresAt: t0 + 3600)
+        index.apply(.tokenIssued(token))
+        if case .accessToken(_, _, let expiresIn) = decide(secret, at: t0 + 600) { XCTAssertEqual(expiresIn, 3000) } else { XCTFail() }
+        XCTAssertEqual(code(decide(secret, at: t0 + 3600)), "EXPIRED")
+        index.apply(.tokensRevoked([token.digest]))
+        XCTAssertEqual(code(decide(secret, at: t0 + 1)), "REVOKED")
+        index.apply(.purged(at: t0 + 3600))
+        XCTAssertEqual(code(decide(secret, at: t0 + 1)), "UNKNOWN")
+        XCTAssertTrue(index.tokensByDigest.isEmpty)
+    }
+
+    func testReplacedPairTakesItsTokensAlong() {
+        let old = ClientPair(clientID: Identifier.clientID(), account: "acme", secretDigest: SecretDigest(of: Array("a".utf8)), allowIPs: .any, createdAt: t0)
+        index.apply(.clientReplaced(old, previousRetiresAt: nil))
+        let secret = SecretFormat.generate(.accessToken)
+        index.apply(.tokenIssued(AccessToken(digest: SecretDigest(of: Array(secret.utf8)), clientID: old.clientID, account: "acme", scope: nil, issuedAt: t0, expiresAt: t0 + 3600)))
+        let new = ClientPair(clientID: Identifier.clientID(), account: "acme", secretDigest: SecretDigest(of: Array("b".utf8)), allowIPs: .any, createdAt: t0 + 1)
+        index.apply(.clientReplaced(new, previousRetiresAt: t0 + 60))
+        XCTAssertEqual(code(decide(secret, at: t0 + 59)), "valid-token", "grace period")
+        XCTAssertEqual(code(decide(secret, at: t0 + 60)), "REVOKED", "grace over")
+        XCTAssertEqual(index.currentClient(account: "acme")?.clientID, new.clientID)
+        let newer = ClientPair(clientID: Identifier.clientID(), account: "acme", secretDigest: SecretDigest(of: Array("c".utf8)), allowIPs: .any, createdAt: t0 + 2)
+        index.apply(.clientReplaced(newer, previousRetiresAt: nil))
+        XCTAssertNil(index.clientsByID[new.clientID])
+    }
+}
