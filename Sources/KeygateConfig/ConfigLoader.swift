@@ -288,7 +288,7 @@ struct SchemaDecoder {
                 if k == "policy", let s = string(v, "\(w).policy") {
                     policyMark = v.mark
                     if policies[s] != nil { policy = s } else {
-                        error(v.mark, "\(w).policy: unknown policy '\(s)'\(suggestion(s, among: Array(policies.keys))); known policies: \(policies.keys.sorted().joined(separator: ", "))")
+                        error(v.mark, "\(w).policy: unknown policy '\(s)'\(suggestion(s, among: Array(policies.keys), parenthesised: true)); known policies: \(policies.keys.sorted().joined(separator: ", "))")
                     }
                 }
             }
@@ -314,7 +314,7 @@ struct SchemaDecoder {
                 if let l = lists[name] { nets += l } else {
                     ok = false
                     let known = lists.keys.sorted()
-                    error(item.mark, "\(w): unknown IP list '\(s)'\(suggestion(name, among: known, prefix: "@"))" +
+                    error(item.mark, "\(w): unknown IP list '\(s)'\(suggestion(name, among: known, prefix: "@", parenthesised: true))" +
                         (known.isEmpty ? "; no ip_lists are defined" : "; known lists: \(known.map { "@" + $0 }.joined(separator: ", "))"))
                 }
                 continue
@@ -447,13 +447,14 @@ struct SchemaDecoder {
         AccountName.isValid(String(decoding: s.utf8.map { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") ? UInt8(ascii: "a") : $0 }, as: UTF8.self))
     }
 
-    func suggestion(_ word: String, among candidates: [String], prefix: String = "") -> String {
+    func suggestion(_ word: String, among candidates: [String], prefix: String = "", parenthesised: Bool = false) -> String {
         var best: (String, Int)? = nil
         for c in candidates {
             let d = editDistance(word.lowercased(), c.lowercased())
             if d <= max(1, min(3, c.count / 3)), best == nil || d < best!.1 { best = (c, d) }
         }
-        return best.map { "; did you mean '\(prefix)\($0.0)'?" } ?? ""
+        guard let b = best else { return "" }
+        return parenthesised ? " (did you mean '\(prefix)\(b.0)'?)" : "; did you mean '\(prefix)\(b.0)'?"
     }
 }
 

@@ -61,7 +61,8 @@ enum YAMLReader {
                     let m = parser.problem_mark
                     var message = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
                     if let ctx = parser.context {
-                        message = "\(message) \(String(cString: ctx))"
+                        let c = parser.context_mark
+                        message = "\(message) \(String(cString: ctx)) started at line \(c.line + 1), column \(c.column + 1)"
                     }
                     return .failure(YAMLReadError(mark: Mark(line: Int(m.line) + 1, column: Int(m.column) + 1), message: "YAML syntax error: \(message)"))
                 }
@@ -77,22 +78,22 @@ enum YAMLReader {
                         return .failure(YAMLReadError(mark: mark, message: "only one YAML document is allowed; remove the second '---'"))
                     }
                 case YAML_ALIAS_EVENT:
-                    return .failure(YAMLReadError(mark: mark, message: "YAML aliases (*name) are not allowed; write the value out in full"))
+                    return .failure(YAMLReadError(mark: mark, message: "YAML anchors and aliases (&name, *name) are not allowed; write each value out in full"))
                 case YAML_SCALAR_EVENT:
                     if event.data.scalar.anchor != nil {
-                        return .failure(YAMLReadError(mark: mark, message: "YAML anchors (&name) are not allowed; write each value out in full"))
+                        return .failure(YAMLReadError(mark: mark, message: "YAML anchors and aliases (&name, *name) are not allowed; write each value out in full"))
                     }
                     let s = event.data.scalar
                     let text = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
                     finished = .scalar(text, mark, quoted: s.style != YAML_PLAIN_SCALAR_STYLE)
                 case YAML_SEQUENCE_START_EVENT:
                     if event.data.sequence_start.anchor != nil {
-                        return .failure(YAMLReadError(mark: mark, message: "YAML anchors (&name) are not allowed; write each value out in full"))
+                        return .failure(YAMLReadError(mark: mark, message: "YAML anchors and aliases (&name, *name) are not allowed; write each value out in full"))
                     }
                     stack.append(Frame(kind: .sequence, mark: mark))
                 case YAML_MAPPING_START_EVENT:
                     if event.data.mapping_start.anchor != nil {
-                        return .failure(YAMLReadError(mark: mark, message: "YAML anchors (&name) are not allowed; write each value out in full"))
+                        return .failure(YAMLReadError(mark: mark, message: "YAML anchors and aliases (&name, *name) are not allowed; write each value out in full"))
                     }
                     stack.append(Frame(kind: .mapping, mark: mark))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
