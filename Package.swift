@@ -43,10 +43,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KeygateCoreTests", dependencies: ["KeygateCore", "KeygateAPI"]),
+        .testTarget(name: "KeygateServerTests", dependencies: ["KeygateServer", "KeygateAPI", "KeygateCore"]),
         .testTarget(name: "KeygateConfigTests", dependencies: ["KeygateConfig"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KeygateStoreTests", dependencies: ["KeygateStore", "KeygateCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["KeygateCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["KeygateCore", "KeygateAPI", "keygated", "keygate"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -172,7 +172,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     func keys(account: String, on loop: EventLoop) -> EventLoopFuture<[APIKey]> {
-        collectUsage().flatMap { self.read(on: loop) { $0.master.keys(account: account) } }
+        collectUsage().hop(to: loop).flatMap { self.read(on: loop) { $0.master.keys(account: account) } }
     }
 
     // MARK: usage

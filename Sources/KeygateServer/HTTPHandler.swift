@@ -171,7 +171,7 @@ final class HTTPHandler: ChannelInboundHandler {
             case .now(let r):
                 write(r, keepAlive: head.isKeepAlive, ctx)
             case .later(let f):
-                f.whenComplete { result in
+                f.hop(to: ctx.eventLoop).whenComplete { result in
                     switch result {
                     case .success(let r): self.write(r, keepAlive: head.isKeepAlive, ctx)
                     case .failure(let e):

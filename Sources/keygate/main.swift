@@ -17,8 +17,26 @@ struct Keygate: ParsableCommand {
 }
 
 // SPEC 7 exit codes: ArgumentParser's own usage code (64) becomes 2.
+/// Global options may come before the subcommand too (`keygate --json key list acme`):
+/// move them after it, where ArgumentParser reads them.
+func reorderGlobalOptions(_ args: [String]) -> [String] {
+    var leading: [String] = [], rest = args[...]
+    while let first = rest.first, first.hasPrefix("--") {
+        let name = first.split(separator: "=", maxSplits: 1).first.map(String.init) ?? first
+        if name == "--json" {
+            leading.append(first); rest = rest.dropFirst()
+        } else if name == "--admin-socket" || name == "--service-socket" {
+            leading.append(first); rest = rest.dropFirst()
+            if !first.contains("="), let v = rest.first { leading.append(v); rest = rest.dropFirst() }
+        } else {
+            break
+        }
+    }
+    return Array(rest) + leading
+}
+
 do {
-    var command = try Keygate.parseAsRoot()
+    var command = try Keygate.parseAsRoot(reorderGlobalOptions(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch {
     let code = Keygate.exitCode(for: error)
