@@ -43,7 +43,6 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KeygateCoreTests", dependencies: ["KeygateCore", "KeygateAPI"]),
-        .testTarget(name: "KeygateServerTests", dependencies: ["KeygateServer", "KeygateAPI", "KeygateCore"]),
         .testTarget(name: "KeygateConfigTests", dependencies: ["KeygateConfig"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KeygateStoreTests", dependencies: ["KeygateStore", "KeygateCore"]),

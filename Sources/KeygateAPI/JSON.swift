@@ -286,8 +286,8 @@ public struct JSONScanner {
 
     mutating func literal(_ word: StaticString) throws {
         let n = word.utf8CodeUnitCount
-        guard pos + n <= buf.count else { throw fail("invalid literal") }
-        for i in 0..<n where buf[pos + i] != word.utf8Start[i] { throw fail("invalid literal") }
+        guard pos + n <= buf.count else { throw fail("expected a JSON value") }
+        for i in 0..<n where buf[pos + i] != word.utf8Start[i] { throw fail("expected a JSON value") }
         pos += n
     }
 

@@ -26,7 +26,7 @@ struct Run {
 
 /// Runs a program to completion, feeding `stdin`, collecting both outputs.
 @discardableResult
-func run(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: TimeInterval = 30) throws -> Run {
+func runProgram(_ path: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: TimeInterval = 30) throws -> Run {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
@@ -40,18 +40,19 @@ func run(_ path: String, _ args: [String], env: [String: String] = [:], stdin: S
     try p.run()
     if let s = stdin { input.fileHandleForWriting.write(Data(s.utf8)) }
     try input.fileHandleForWriting.close()
-    var outData = Data(), errData = Data()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let outData = Box(), errData = Box()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { outData.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { errData.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     if group.wait(timeout: .now() + timeout) == .timedOut {
         p.terminate()
         throw NSError(domain: "run", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(path) \(args) timed out"])
     }
     p.waitUntilExit()
-    return Run(status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData, as: UTF8.self))
+    return Run(status: p.terminationStatus, out: String(decoding: outData.data, as: UTF8.self), err: String(decoding: errData.data, as: UTF8.self))
 }
 
 /// A real keygated on temporary sockets, with its own database and log.
@@ -141,7 +142,7 @@ final class DaemonUnderTest {
     /// The real control tool against this daemon's sockets.
     @discardableResult
     func cli(_ args: [String], stdin: String? = nil) throws -> Run {
-        try run(Binaries.keygate, args,
+        try runProgram(Binaries.keygate, args,
                 env: ["KEYGATE_ADMIN_SOCKET": adminSocket, "KEYGATE_SOCKET": serviceSocket], stdin: stdin)
     }
 
@@ -151,7 +152,7 @@ final class DaemonUnderTest {
         if method == "HEAD" { args = ["-s", "-S", "--unix-socket", socket ?? serviceSocket, "-I", "http://keygate\(path)"] }
         for h in headers { args += ["-H", h] }
         if let b = body { args += ["--data-binary", b, "-H", "Content-Type: application/json"] }
-        let r = try run("/usr/bin/curl", args)
+        let r = try runProgram("/usr/bin/curl", args)
         let parts = r.out.components(separatedBy: "\r\n\r\n")
         let head = parts.first ?? ""
         let code = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0

@@ -1,0 +1,67 @@
+import Foundation
+import XCTest
+import KeygateAPI
+
+final class DaemonLifecycleTests: XCTestCase {
+    func testInvalidConfigurationExits78WithPositions() throws {
+        let d = try DaemonUnderTest(yaml: "policies:\n  default:\n    max_key: 5\n    allow_ips: [10.0.0.1/8]\n")
+        let check = try runProgram(Binaries.keygated, ["--check-config", "--config", d.configPath])
+        XCTAssertEqual(check.status, 78)
+        XCTAssertEqual(check.err, """
+            \(d.configPath):8:5: unknown key 'max_key' in policies.default; did you mean 'max_keys'?
+            \(d.configPath):9:17: policies.default.allow_ips: '10.0.0.1/8' has host bits set; did you mean 10.0.0.0/8?
+
+            """)
+        try d.start(waitUntilReady: false)
+        XCTAssertEqual(d.stop(SIGCONT), 78, "starting on a broken file exits 78")
+        XCTAssertTrue(d.log.contains(":8:5: unknown key 'max_key'"), d.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d.serviceSocket), "never starts half-configured")
+        let tool = try runProgram(Binaries.keygate, ["config", "check", d.configPath])
+        XCTAssertEqual(tool.status, 1)
+        XCTAssertTrue(tool.err.contains(":9:17: policies.default.allow_ips"))
+        try d.writeConfig("")
+        XCTAssertEqual(try runProgram(Binaries.keygated, ["--check-config", "--config", d.configPath]).status, 0)
+        XCTAssertEqual(try runProgram(Binaries.keygate, ["config", "check", d.configPath]).status, 0)
+        XCTAssertEqual(try runProgram(Binaries.keygated, ["--check-config"], env: ["KEYGATE_CONFIG": d.configPath]).status, 0)
+    }
+
+    func testSecondDaemonIsRefusedAndStaleSocketRemoved() throws {
+        let d = try DaemonUnderTest()
+        try d.start()
+        let second = try runProgram(Binaries.keygated, ["--config", d.configPath], timeout: 20)
+        XCTAssertEqual(second.status, 1)
+        XCTAssertTrue(second.err.contains("another keygated is already answering on \(d.serviceSocket)"), second.err)
+        XCTAssertEqual(try d.curl("GET", "/healthz").code, 200, "the first daemon still serves")
+        // kill -9 leaves socket files behind; the next start removes them.
+        XCTAssertEqual(d.stop(SIGKILL), 9)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: d.serviceSocket))
+        try d.start()
+        XCTAssertEqual(try d.curl("GET", "/healthz").code, 200)
+        XCTAssertEqual(d.stop(), 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d.serviceSocket), "a clean stop removes its sockets")
+    }
+
+    func testSocketModes() throws {
+        let d = try DaemonUnderTest(yaml: "")
+        try d.writeConfig("")
+        var text = try String(contentsOfFile: d.configPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "listen:\n", with: "listen:\n  service_mode: \"0666\"\n  admin_mode: \"0600\"\n")
+        try text.write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        try d.start()
+        let s = try FileManager.default.attributesOfItem(atPath: d.serviceSocket)[.posixPermissions] as? Int
+        let a = try FileManager.default.attributesOfItem(atPath: d.adminSocket)[.posixPermissions] as? Int
+        XCTAssertEqual(s, 0o666)
+        XCTAssertEqual(a, 0o600)
+        d.stop()
+    }
+
+    func testControlToolExplainsAnUnreachableDaemon() throws {
+        let r = try runProgram(Binaries.keygate, ["status", "--admin-socket", "/tmp/definitely-not-here.sock"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.err.contains("cannot reach keygated at /tmp/definitely-not-here.sock"))
+        XCTAssertTrue(r.err.contains("is keygated running?"))
+        let v = try runProgram(Binaries.keygate, ["verify", "kg_x"], env: ["KEYGATE_SOCKET": "/tmp/definitely-not-here.sock"])
+        XCTAssertEqual(v.status, 3)
+        XCTAssertEqual(try runProgram(Binaries.keygate, ["key", "frobnicate"]).status, 2)
+    }
+}
