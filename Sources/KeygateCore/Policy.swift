@@ -24,23 +24,24 @@ public struct Policy: Hashable, Sendable {
 public struct AccountRule: Hashable, Sendable {
     public var pattern: String
     public var policy: String
-    private let parts: [[UInt8]]
+    private let patternBytes: [UInt8]
 
     public init(pattern: String, policy: String) {
         self.pattern = pattern
         self.policy = policy
-        self.parts = pattern.utf8.split(separator: UInt8(ascii: "*"), omittingEmptySubsequences: false).map(Array.init)
+        self.patternBytes = Array(pattern.utf8)
     }
 
     public func matches(_ account: String) -> Bool {
-        Glob.match(Array(pattern.utf8)[...], Array(account.utf8)[...])
+        var a = account
+        return a.withUTF8 { Glob.match(pattern: patternBytes, $0) }
     }
 }
 
 enum Glob {
-    static func match(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
-        var pi = p.startIndex, si = s.startIndex
-        var star: Int? = nil, mark = s.startIndex
+    static func match(pattern p: [UInt8], _ s: UnsafeBufferPointer<UInt8>) -> Bool {
+        var pi = 0, si = 0
+        var star: Int? = nil, mark = 0
         while si < s.endIndex {
             if pi < p.endIndex && (p[pi] == UInt8(ascii: "?") || p[pi] == s[si]) {
                 pi += 1; si += 1

@@ -4,6 +4,16 @@ import Crypto
 public enum Base62 {
     public static let alphabet: [UInt8] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
+    /// The value of a base62 digit (callers check `isDigit` first).
+    @inline(__always)
+    public static func value(_ c: UInt8) -> UInt8 {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x41...0x5A: return c - 0x41 + 10
+        default: return c &- 0x61 &+ 36
+        }
+    }
+
     @inline(__always)
     public static func isDigit(_ c: UInt8) -> Bool {
         (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
@@ -48,10 +58,16 @@ public enum CRC32 {
         return c
     }
 
-    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+    public static func checksum(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        table.withUnsafeBufferPointer { t in
+            for b in bytes { crc = t[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        }
         return crc ^ 0xFFFF_FFFF
+    }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { checksum($0) }
     }
 }
 
@@ -60,10 +76,13 @@ public enum CRC32 {
 public struct SecretDigest: Hashable, Sendable {
     public let w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
 
-    public init<C: Collection>(of secret: C) where C.Element == UInt8 {
+    public init(of secret: [UInt8]) {
+        self = secret.withUnsafeBufferPointer { SecretDigest(of: $0) }
+    }
+
+    public init(of secret: UnsafeBufferPointer<UInt8>) {
         var hasher = SHA256()
-        secret.withContiguousStorageIfAvailable { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-            ?? hasher.update(data: Array(secret))
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(secret))
         let digest = hasher.finalize()
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         digest.withUnsafeBytes { raw in
@@ -129,25 +148,33 @@ public enum SecretFormat {
 
     /// The kind of a well-formed secret, or nil when the prefix, length, alphabet
     /// or checksum is wrong. Touches no state: a typo is refused before any lookup.
-    public static func classify<C: RandomAccessCollection>(_ bytes: C) -> SecretKind? where C.Element == UInt8, C.Index == Int {
+    public static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> SecretKind? {
         let kind: SecretKind
         let n = bytes.count
-        let s = bytes.startIndex
-        if n == SecretKind.apiKey.length, bytes.starts(with: "kg_".utf8) {
+        @inline(__always) func hasPrefix(_ p: StaticString) -> Bool {
+            let c = p.utf8CodeUnitCount
+            guard n >= c else { return false }
+            for i in 0..<c where bytes[i] != p.utf8Start[i] { return false }
+            return true
+        }
+        if n == 49, hasPrefix("kg_") {
             kind = .apiKey
-        } else if n == SecretKind.clientSecret.length, bytes.starts(with: "kgs_".utf8) {
+        } else if n == 50, hasPrefix("kgs_") {
             kind = .clientSecret
-        } else if n == SecretKind.accessToken.length, bytes.starts(with: "kgat_".utf8) {
+        } else if n == 51, hasPrefix("kgat_") {
             kind = .accessToken
         } else {
             return nil
         }
-        let bodyEnd = s + n - SecretKind.checksumLength
-        for i in (s + kind.prefix.utf8.count)..<(s + n) where !Base62.isDigit(bytes[i]) { return nil }
-        let expected = Base62.encode(CRC32.checksum(bytes[s..<bodyEnd]))
-        var diff: UInt8 = 0
-        for i in 0..<SecretKind.checksumLength { diff |= expected[i] ^ bytes[bodyEnd + i] }
-        return diff == 0 ? kind : nil
+        let bodyEnd = n - SecretKind.checksumLength
+        for i in (n - SecretKind.randomLength - SecretKind.checksumLength)..<n where !Base62.isDigit(bytes[i]) { return nil }
+        var written: UInt64 = 0
+        for i in bodyEnd..<n { written = written * 62 + UInt64(Base62.value(bytes[i])) }
+        return written == UInt64(CRC32.checksum(UnsafeBufferPointer(rebasing: bytes[0..<bodyEnd]))) ? kind : nil
+    }
+
+    public static func classify(_ bytes: [UInt8]) -> SecretKind? {
+        bytes.withUnsafeBufferPointer { classify($0) }
     }
 
     public static func classify(_ secret: String) -> SecretKind? {

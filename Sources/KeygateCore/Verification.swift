@@ -18,9 +18,15 @@ public enum Verdict: Sendable {
 /// configuration snapshot, the stored state, the credential, the address and
 /// the time (STYLE habit 1).
 public enum Verifier {
-    public static func decide<C: RandomAccessCollection>(
-        secret: C, ip: IPAddress?, now: Timestamp, index: CredentialIndex, policies: PolicyBook
-    ) -> Verdict where C.Element == UInt8, C.Index == Int {
+    public static func decide(
+        secret: [UInt8], ip: IPAddress?, now: Timestamp, index: CredentialIndex, policies: PolicyBook
+    ) -> Verdict {
+        secret.withUnsafeBufferPointer { decide(secret: $0, ip: ip, now: now, index: index, policies: policies) }
+    }
+
+    public static func decide(
+        secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, now: Timestamp, index: CredentialIndex, policies: PolicyBook
+    ) -> Verdict {
         guard let kind = SecretFormat.classify(secret) else { return .refused(.malformed) }
         let digest = SecretDigest(of: secret)
         switch kind {

@@ -130,7 +130,7 @@ final class HTTPHandler: ChannelInboundHandler {
 
     private enum State {
         case idle
-        case receiving(HTTPRequestHead, ByteBuffer)
+        case receiving(HTTPRequestHead, ByteBuffer?)
         case refusing   // body over the limit: drop the rest, then close
     }
 
@@ -150,9 +150,15 @@ final class HTTPHandler: ChannelInboundHandler {
                 refuseTooLarge(ctx, declared: len)
                 return
             }
-            state = .receiving(head, ctx.channel.allocator.buffer(capacity: 0))
+            state = .receiving(head, nil)
         case .body(var chunk):
-            guard case .receiving(let head, var body) = state else { return }
+            guard case .receiving(let head, let existing) = state else { return }
+            guard var body = existing else {
+                // The usual case: the whole body in one chunk, kept without a copy.
+                if chunk.readableBytes > Self.maxBody { refuseTooLarge(ctx, declared: nil); return }
+                state = .receiving(head, chunk)
+                return
+            }
             if body.readableBytes + chunk.readableBytes > Self.maxBody {
                 refuseTooLarge(ctx, declared: nil)
                 return
@@ -166,7 +172,7 @@ final class HTTPHandler: ChannelInboundHandler {
                 return
             }
             state = .idle
-            let request = Request(head: head, body: body, peer: context.peer)
+            let request = Request(head: head, body: body ?? ByteBuffer(), peer: context.peer)
             switch responder.respond(to: request, context: context) {
             case .now(let r):
                 write(r, keepAlive: head.isKeepAlive, ctx)

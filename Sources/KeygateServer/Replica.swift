@@ -30,8 +30,7 @@ public final class Replica: @unchecked Sendable {
     }
 
     @inline(__always)
-    func verify<C: RandomAccessCollection>(secret: C, ip: IPAddress?, ipText: String?, now: Timestamp) -> Verdict
-    where C.Element == UInt8, C.Index == Int {
+    func verify(secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, ipText: String?, now: Timestamp) -> Verdict {
         let verdict = Verifier.decide(secret: secret, ip: ip, now: now, index: index, policies: config.policies)
         if case .apiKey(let key, _) = verdict {
             usage[key.id] = (now, ipText)

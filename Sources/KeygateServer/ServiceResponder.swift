@@ -71,9 +71,9 @@ struct ServiceResponder: Responder {
             case nil:
                 return .failure(.invalidRequest("verify: 'key' is required"))
             case .raw(let b)?:
-                return .success(ctx.replica.verify(secret: b, ip: ip, ipText: ip?.description, now: now))
+                return .success(ctx.replica.verify(secret: b, ip: ip, ipText: ipText, now: now))
             case .decoded(let s)?:
-                return .success(ctx.replica.verify(secret: Array(s.utf8), ip: ip, ipText: ip?.description, now: now))
+                return .success(Array(s.utf8).withUnsafeBufferPointer { ctx.replica.verify(secret: $0, ip: ip, ipText: ipText, now: now) })
             }
         }
         switch outcome {
