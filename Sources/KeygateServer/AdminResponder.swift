@@ -47,6 +47,21 @@ struct AdminResponder: Responder {
                 case .POST: return .later(createKey(account, try CreateKeyRequest(json: req.json()), ctx))
                 default: return .now(MethodNotAllowed.response(req, allow: "GET, POST", ctx))
                 }
+            case let p where p.count == 4 && p[0] == "v1" && p[1] == "accounts" && p[3] == "client":
+                let account = try accountName(p[2])
+                switch m {
+                case .GET: return .later(showClient(account, ctx))
+                case .POST: return .later(generateClient(account, try GenerateClientRequest(json: req.body.readableBytes > 0 ? req.json() : nil), ctx))
+                case .DELETE: return .later(engine.submit(.deleteClient(account: account), on: ctx.loop).map { _ in .empty(.noContent) })
+                default: return .now(MethodNotAllowed.response(req, allow: "GET, POST, DELETE", ctx))
+                }
+            case let p where p.count == 5 && p[0] == "v1" && p[1] == "accounts" && p[3] == "tokens" && p[4] == "revoke":
+                let account = try accountName(p[2])
+                guard m == .POST else { return .now(MethodNotAllowed.response(req, allow: "POST", ctx)) }
+                return .later(engine.submit(.revokeAccountTokens(account: account), on: ctx.loop).map { r in
+                    guard case .count(let n) = r else { preconditionFailure("revoke returns a count") }
+                    return .json(.ok, ["account": .string(account), "revoked": .int(Int64(n))], allocator: ctx.allocator)
+                })
             case let p where p.count == 5 && p[0] == "v1" && p[1] == "accounts" && p[3] == "keys":
                 let account = try accountName(p[2])
                 let id = String(p[4])
@@ -139,6 +154,33 @@ struct AdminResponder: Responder {
         engine.submit(.updateKey(account: account, id: id, req), on: ctx.loop).map { r in
             guard case .key(let key, _) = r else { preconditionFailure("update returns the key") }
             return .json(.ok, .object(KeyView(key).json), allocator: ctx.allocator)
+        }
+    }
+
+    func showClient(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        let now = clock.now()
+        return engine.read(on: ctx.loop) { e -> JSON? in
+            guard let pair = e.master.currentClient(account: account) else { return nil }
+            var o = ClientView.json(pair, liveTokens: e.master.liveTokenCount(account: account, now: now))
+            let retiring = e.master.clientsByID.values.filter { $0.account == account && $0.retiresAt != nil && !$0.isRetired(at: now) }
+            if !retiring.isEmpty { o["retiring"] = .array(retiring.map { .object(ClientView.json($0, liveTokens: nil)) }) }
+            return .object(o)
+        }.flatMapThrowing { j in
+            guard let j else { throw APIError.notFound("account '\(account)' has no client credentials") }
+            return .json(.ok, j, allocator: ctx.allocator)
+        }
+    }
+
+    func generateClient(_ account: String, _ req: GenerateClientRequest, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.generateClient(account: account, allowIPs: req.allowIPs, grace: req.grace), on: ctx.loop).map { r in
+            guard case .client(let pair, let secret, let previous) = r else { preconditionFailure("generate returns a pair") }
+            var o = ClientView.json(pair, liveTokens: nil)
+            o["client_secret"] = .string(secret)
+            if let p = previous {
+                o["previous_client_id"] = .string(p.clientID)
+                o["previous_retires_at"] = .string(TimeText.format(p.retiresAt ?? pair.createdAt))
+            }
+            return .json(.created, .object(o), allocator: ctx.allocator, extraHeaders: [("Cache-Control", "no-store")])
         }
     }
 

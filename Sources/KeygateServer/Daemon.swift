@@ -54,7 +54,7 @@ public final class Daemon: @unchecked Sendable {
             self.engine = engine
             let uid = getuid()
             try listen(SocketSpec(name: "service", path: config.listen.serviceSocket, mode: config.listen.serviceMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
-                       responder: ServiceResponder(clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
+                       responder: ServiceResponder(engine: engine, clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
             try listen(SocketSpec(name: "admin", path: config.listen.adminSocket, mode: config.listen.adminMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
                        responder: AdminResponder(engine: engine, clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
         } catch {
@@ -64,6 +64,7 @@ public final class Daemon: @unchecked Sendable {
         }
         installSignals()
         startTimers()
+        engine?.startSweeping()
         logger.info("keygated ready", metadata: [
             "service_socket": "\(servers.first { $0.spec.name == "service" }.map { $0.owned ? $0.spec.path : "fd:" + $0.spec.name } ?? "-")",
             "admin_socket": "\(servers.first { $0.spec.name == "admin" }.map { $0.owned ? $0.spec.path : "fd:" + $0.spec.name } ?? "-")",
@@ -156,6 +157,7 @@ public final class Daemon: @unchecked Sendable {
         }
         try? closed.wait()
         deadline.cancel()
+        engine?.stopSweeping()
         try? engine?.flush().wait()
         for s in sources { s.cancel() }
         try? group.syncShutdownGracefully()

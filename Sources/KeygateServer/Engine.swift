@@ -12,10 +12,20 @@ enum Operation: Sendable {
     case createKey(account: String, CreateKeyRequest)
     case updateKey(account: String, id: String, UpdateKeyRequest)
     case deleteKey(account: String, id: String)
+    case generateClient(account: String, allowIPs: IPAllowList, grace: Int64?)
+    case deleteClient(account: String)
+    case revokeAccountTokens(account: String)
+    /// `scope` as asked for (space-separated), nil: every scope of the policy.
+    case issueToken(clientID: String, scope: String?)
+    /// RFC 7009: revoke `digest` if `clientID` issued it; quietly nothing otherwise.
+    case revokeToken(clientID: String, digest: SecretDigest)
 }
 
 enum OperationResult: Sendable {
     case key(APIKey, secret: String?)
+    case client(ClientPair, secret: String, previous: ClientPair?)
+    case token(AccessToken, secret: String)
+    case count(Int)
     case done
 }
 
@@ -104,6 +114,8 @@ public final class Engine: @unchecked Sendable {
                     results.append(.success(result))
                 } catch let v as KeyRuleViolation {
                     results.append(.failure(APIError(v)))
+                } catch let v as ScopeViolation {
+                    results.append(.failure(APIError(v)))
                 } catch {
                     results.append(.failure(error))
                 }
@@ -159,6 +171,43 @@ public final class Engine: @unchecked Sendable {
         case .deleteKey(let account, let id):
             let key = try KeyRules.checkUpdate(account: account, id: id, newName: nil, index: master)
             return (.done, [.keyDeleted(id: key.id)])
+        case .generateClient(let account, let allowIPs, let grace):
+            let previous = master.currentClient(account: account)
+            let secret = SecretFormat.generate(.clientSecret)
+            let pair = ClientPair(clientID: Identifier.clientID(), account: account, secretDigest: SecretDigest(of: Array(secret.utf8)),
+                                  allowIPs: allowIPs, createdAt: now)
+            let retiresAt = previous == nil ? nil : grace.map { now + $0 }
+            var old = previous
+            old?.retiresAt = retiresAt ?? now
+            return (.client(pair, secret: secret, previous: old), [.clientReplaced(pair, previousRetiresAt: retiresAt)])
+        case .deleteClient(let account):
+            guard master.currentClient(account: account) != nil || master.clientsByID.values.contains(where: { $0.account == account }) else {
+                throw APIError.notFound("account '\(account)' has no client credentials")
+            }
+            return (.done, [.clientDeleted(account: account)])
+        case .revokeAccountTokens(let account):
+            var digests: [SecretDigest] = []
+            for (cid, pair) in master.clientsByID where pair.account == account {
+                for d in master.liveTokensByClient[cid] ?? [] where (master.tokensByDigest[d]?.expiresAt ?? 0) > now { digests.append(d) }
+            }
+            return (.count(digests.count), digests.isEmpty ? [] : [.tokensRevoked(digests)])
+        case .issueToken(let clientID, let asked):
+            guard let pair = master.clientsByID[clientID], !pair.isRetired(at: now) else {
+                throw APIError(401, "invalid_client", "client authentication failed")
+            }
+            let policy = config.policies.policy(for: pair.account)
+            let scope = try TokenRules.grantedScope(asked: asked, policy: policy)
+            let secret = SecretFormat.generate(.accessToken)
+            let token = AccessToken(digest: SecretDigest(of: Array(secret.utf8)), clientID: clientID, account: pair.account,
+                                    scope: scope, issuedAt: now, expiresAt: now + policy.tokenTTL)
+            var changes: [StateChange] = []
+            let evict = TokenRules.tokensToEvict(clientID: clientID, index: master, now: now, maxLive: config.tokens.maxLivePerClient)
+            if !evict.isEmpty { changes.append(.tokensRevoked(evict)) }
+            changes.append(.tokenIssued(token))
+            return (.token(token, secret: secret), changes)
+        case .revokeToken(let clientID, let digest):
+            guard let t = master.tokensByDigest[digest], t.clientID == clientID, !t.revoked else { return (.count(0), []) }
+            return (.count(1), [.tokensRevoked([digest])])
         }
     }
 
@@ -236,6 +285,7 @@ public final class Engine: @unchecked Sendable {
                 new.storagePath = self.config.storagePath
                 self.config = new
                 self.configLoadedAt = self.clock.now()
+                if self.sweepTimer != nil { self.scheduleSweep(new.tokens.sweepInterval) }
                 let futures = self.replicas.map { r in r.loop.submit { r.replace(config: new) } }
                 EventLoopFuture.andAllSucceed(futures, on: loop).whenComplete { _ in
                     var meta: Logger.Metadata = ["digest": "\(new.digest.prefix(12))"]
@@ -268,6 +318,49 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    // MARK: expiry
+
+    private var sweepTimer: DispatchSourceTimer?
+    private var sweepInterval: Int64 = 0
+
+    /// Runs the sweep every `tokens.sweep_interval` on a Dispatch timer.
+    public func startSweeping() {
+        queue.async { self.scheduleSweep(self.config.tokens.sweepInterval) }
+    }
+
+    private func scheduleSweep(_ interval: Int64) {
+        guard interval != sweepInterval else { return }
+        sweepTimer?.cancel()
+        sweepInterval = interval
+        let t = DispatchSource.makeTimerSource(queue: queue)
+        t.schedule(deadline: .now() + .seconds(Int(interval)), repeating: .seconds(Int(interval)), leeway: .milliseconds(200))
+        t.setEventHandler { [weak self] in _ = self?.purgeExpired() }
+        t.resume()
+        sweepTimer = t
+    }
+
+    /// Removes expired tokens and pairs past their grace from memory and disk in
+    /// one transaction; logs only when it removed something. Runs on `queue`.
+    @discardableResult
+    func purgeExpired() -> Int {
+        let now = clock.now()
+        let n = TokenRules.expiredCount(index: master, now: now)
+        guard n > 0 else { return 0 }
+        let change = StateChange.purged(at: now)
+        do {
+            try store.commit([change])
+        } catch {
+            logger.warning("sweep could not write; will retry", metadata: ["error": "\(error)"])
+            return 0
+        }
+        master.apply(change)
+        _ = broadcast([change])
+        logger.info("sweep removed expired credentials", metadata: ["removed": "\(n)"])
+        return n
+    }
+
+    public func stopSweeping() { queue.sync { sweepTimer?.cancel(); sweepTimer = nil } }
+
     /// Final flush at shutdown: pending usage reaches the disk.
     public func flush() -> EventLoopFuture<Void> { collectUsage() }
 
@@ -285,6 +378,15 @@ extension APIError {
             self.init(409, "name_taken", "account '\(account)' already has a key named '\(name)'")
         case .unknownKey(let account, let id):
             self = .notFound("account '\(account)' has no key '\(id)'")
+        }
+    }
+
+    init(_ v: ScopeViolation) {
+        switch v {
+        case .policyHasNoScopes(let policy):
+            self.init(400, "invalid_scope", "policy '\(policy)' grants no scopes; ask for none")
+        case .notAllowed(let scope, let policy, let allowed):
+            self.init(400, "invalid_scope", "scope '\(scope.prefix(64))' is not granted by policy '\(policy)'; allowed: \(allowed.joined(separator: " "))")
         }
     }
 }

@@ -11,6 +11,13 @@ import NIOHTTP1
 struct ServiceResponder: Responder {
     let clock: Clock
     let daemonUID: UInt32
+    let oauth: OAuthResponder
+
+    init(engine: Engine, clock: Clock, daemonUID: UInt32) {
+        self.clock = clock
+        self.daemonUID = daemonUID
+        self.oauth = OAuthResponder(engine: engine, clock: clock)
+    }
 
     func respond(to req: Request, context ctx: ResponderContext) -> Reply {
         if let allowed = ctx.replica.config.access.verify, ctx.peer.uid != daemonUID, !ctx.admits(allowed) {
@@ -21,7 +28,13 @@ struct ServiceResponder: Responder {
             return .now(verify(req, ctx))
         case (.GET, Route.healthz[...]), (.HEAD, Route.healthz[...]):
             return .now(.json(.ok, ["status": "ok"], allocator: ctx.allocator))
-        case (_, Route.verify[...]):
+        case (.POST, Route.token[...]):
+            return oauth.token(req, ctx)
+        case (.POST, Route.introspect[...]):
+            return oauth.introspect(req, ctx)
+        case (.POST, Route.revoke[...]):
+            return oauth.revoke(req, ctx)
+        case (_, Route.verify[...]), (_, Route.token[...]), (_, Route.introspect[...]), (_, Route.revoke[...]):
             return .now(MethodNotAllowed.response(req, allow: "POST", ctx))
         case (_, Route.healthz[...]):
             return .now(MethodNotAllowed.response(req, allow: "GET", ctx))

@@ -12,6 +12,11 @@ enum Console {
 
     static var stdinIsTerminal: Bool { isatty(0) == 1 }
 
+    static func prompt(_ s: String) {
+        let bytes = Array(s.utf8)
+        bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
     static func printJSON(_ j: JSON) { print(JSONPretty.render(j)) }
 
     static func secretWarning() {

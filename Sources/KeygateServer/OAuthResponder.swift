@@ -1,0 +1,200 @@
+import KeygateAPI
+import KeygateCore
+import NIOCore
+import NIOHTTP1
+
+/// The OAuth 2.0 endpoints of the service socket: token (RFC 6749 section 4.4),
+/// introspection (RFC 7662) and revocation (RFC 7009).
+struct OAuthResponder {
+    let engine: Engine
+    let clock: Clock
+
+    static let noStore = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
+    /// An OAuth error answer; a failed Basic login also gets the challenge (RFC 6749 section 5.2).
+    func error(_ e: APIError, basic: Bool, _ ctx: ResponderContext) -> Response {
+        var headers = Self.noStore
+        if e.code == "invalid_client" && basic { headers.append(("WWW-Authenticate", #"Basic realm="keygate""#)) }
+        return .error(e, allocator: ctx.allocator, extraHeaders: headers)
+    }
+
+    /// The form parameters of a POST body; parameters in the query string are refused
+    /// so that a client secret never lands in an access log.
+    func form(_ req: Request) throws -> [String: String] {
+        if let q = req.query, !q.isEmpty {
+            throw APIError.invalidRequest("send parameters in the form-encoded request body, not in the query string")
+        }
+        let type = req.head.headers.first(name: "content-type")?.lowercased() ?? ""
+        guard type.hasPrefix("application/x-www-form-urlencoded") else {
+            throw APIError.invalidRequest("the body must be application/x-www-form-urlencoded, got '\(type.prefix(60))'")
+        }
+        do {
+            return try FormURLEncoded.parse(req.body.getBytes(at: req.body.readerIndex, length: req.body.readableBytes) ?? [])
+        } catch let e as FormURLEncoded.DecodeError {
+            throw APIError.invalidRequest("the form body is malformed: \(e)")
+        }
+    }
+
+    struct ClientAuthFailure: Error {
+        var error: APIError
+        var basic: Bool
+    }
+
+    /// Client authentication by HTTP Basic or by body parameters, never both.
+    func authenticate(_ req: Request, _ params: [String: String], _ ctx: ResponderContext, now: Timestamp) throws -> ClientPair {
+        var basic: (id: String, secret: String)? = nil
+        let header = req.head.headers.first(name: "authorization")
+        let usedBasic = header?.lowercased().hasPrefix("basic ") ?? false
+        if let h = header {
+            do {
+                basic = try BasicCredentials.parse(h)
+            } catch {
+                throw ClientAuthFailure(error: APIError(401, "invalid_client", "\(error)"), basic: true)
+            }
+        }
+        let bodyID = params["client_id"], bodySecret = params["client_secret"]
+        let id: String, secret: String
+        if let b = basic {
+            if bodySecret != nil {
+                throw ClientAuthFailure(error: .invalidRequest("the client authenticated twice: use HTTP Basic or client_id/client_secret in the body, not both"), basic: true)
+            }
+            if let bid = bodyID, bid != b.id {
+                throw ClientAuthFailure(error: .invalidRequest("client_id in the body differs from the one in the Authorization header"), basic: true)
+            }
+            (id, secret) = b
+        } else if let bid = bodyID, let bs = bodySecret {
+            (id, secret) = (bid, bs)
+        } else {
+            throw ClientAuthFailure(error: APIError(401, "invalid_client", "client authentication is required: HTTP Basic, or client_id and client_secret in the body"), basic: usedBasic)
+        }
+        let index = ctx.replica.index
+        let ok: ClientPair? = Array(secret.utf8).withUnsafeBufferPointer { bytes in
+            guard SecretFormat.classify(bytes) == .clientSecret,
+                  let pair = index.clientsByID[id], !pair.isRetired(at: now),
+                  pair.secretDigest.constantTimeEquals(SecretDigest(of: bytes)) else { return nil }
+            return pair
+        }
+        guard let pair = ok else {
+            // The same answer for an unknown id and a wrong secret: nothing to probe.
+            throw ClientAuthFailure(error: APIError(401, "invalid_client", "client authentication failed"), basic: usedBasic)
+        }
+        return pair
+    }
+
+    /// The caller's address from the configured header (set by nginx or the local service).
+    func callerAddress(_ req: Request, _ ctx: ResponderContext) throws -> IPAddress? {
+        let name = ctx.replica.config.verify.ipHeader
+        guard let text = req.head.headers.first(name: name) else { return nil }
+        guard let ip = IPAddress(text.trimmingCharacters(in: " ")) else {
+            throw APIError.invalidRequest("\(name) is not an IPv4 or IPv6 address: '\(text.prefix(64))'")
+        }
+        return ip
+    }
+
+    func token(_ req: Request, _ ctx: ResponderContext) -> Reply {
+        let now = clock.now()
+        var basic = false
+        do {
+            let params = try form(req)
+            let pair: ClientPair
+            do {
+                pair = try authenticate(req, params, ctx, now: now)
+            } catch let f as ClientAuthFailure {
+                basic = f.basic
+                throw f.error
+            }
+            basic = req.head.headers.contains(name: "authorization")
+            guard let grant = params["grant_type"] else { throw APIError.invalidRequest("grant_type is required; use client_credentials") }
+            guard grant == "client_credentials" else {
+                throw APIError(400, "unsupported_grant_type", "grant_type '\(grant.prefix(40))' is not supported; use client_credentials")
+            }
+            let ip = try callerAddress(req, ctx)
+            let policy = ctx.replica.config.policies.policy(for: pair.account)
+            guard pair.allowIPs.permits(ip), policy.allowIPs.permits(ip) else {
+                throw APIError(400, "unauthorized_client", ip.map { "address \($0) is not allowed to use this client" }
+                               ?? "this client is restricted by address and the request carries no \(ctx.replica.config.verify.ipHeader)")
+            }
+            let scope = params["scope"]
+            return .later(engine.submit(.issueToken(clientID: pair.clientID, scope: scope), on: ctx.loop).map { result -> Response in
+                guard case .token(let t, let secret) = result else { preconditionFailure("issue returns a token") }
+                var body: JSONObject = ["access_token": .string(secret), "token_type": "Bearer", "expires_in": .int(t.expiresAt - t.issuedAt)]
+                if let s = t.scope { body["scope"] = .string(s) }
+                return .json(.ok, .object(body), allocator: ctx.allocator, extraHeaders: Self.noStore)
+            }.flatMapErrorThrowing { e in
+                self.error((e as? APIError) ?? APIError(500, "server_error", "\(e)"), basic: basic, ctx)
+            })
+        } catch let e as APIError {
+            return .now(error(e, basic: basic, ctx))
+        } catch {
+            return .now(self.error(APIError(400, "invalid_request", "\(error)"), basic: basic, ctx))
+        }
+    }
+
+    func introspect(_ req: Request, _ ctx: ResponderContext) -> Reply {
+        let now = clock.now()
+        let params: [String: String]
+        do {
+            params = try form(req)
+        } catch let e as APIError {
+            return .now(.error(e, allocator: ctx.allocator))
+        } catch {
+            return .now(.error(.invalidRequest("\(error)"), allocator: ctx.allocator))
+        }
+        guard let token = params["token"] else {
+            return .now(.error(.invalidRequest("token is required"), allocator: ctx.allocator))
+        }
+        let index = ctx.replica.index
+        let answer: JSON = Array(token.utf8).withUnsafeBufferPointer { bytes -> JSON in
+            switch SecretFormat.classify(bytes) {
+            case .accessToken?:
+                guard let t = index.tokensByDigest[SecretDigest(of: bytes)], !t.revoked, t.expiresAt > now,
+                      let pair = index.clientsByID[t.clientID], !pair.isRetired(at: now) else { return ["active": false] }
+                var o: JSONObject = ["active": true, "client_id": .string(t.clientID), "sub": .string(t.account),
+                                     "token_type": "Bearer", "exp": .int(t.expiresAt), "iat": .int(t.issuedAt)]
+                if let s = t.scope { o["scope"] = .string(s) }
+                return .object(o)
+            case .apiKey?:
+                guard let k = index.keysByDigest[SecretDigest(of: bytes)], !k.isExpired(at: now) else { return ["active": false] }
+                var o: JSONObject = ["active": true, "token_type": "api_key", "sub": .string(k.account), "key_id": .string(k.id), "iat": .int(k.createdAt)]
+                if let e = k.expiresAt { o["exp"] = .int(e) }
+                return .object(o)
+            default:
+                return ["active": false]
+            }
+        }
+        return .now(.json(.ok, answer, allocator: ctx.allocator, extraHeaders: Self.noStore))
+    }
+
+    func revoke(_ req: Request, _ ctx: ResponderContext) -> Reply {
+        let now = clock.now()
+        var basic = false
+        do {
+            let params = try form(req)
+            let pair: ClientPair
+            do {
+                pair = try authenticate(req, params, ctx, now: now)
+            } catch let f as ClientAuthFailure {
+                basic = f.basic
+                throw f.error
+            }
+            guard let token = params["token"] else { throw APIError.invalidRequest("token is required") }
+            guard SecretFormat.classify(token) == .accessToken else {
+                return .now(.empty(.ok, headers: Self.noStore))  // RFC 7009 section 2.2: unknown tokens are not an error
+            }
+            let digest = SecretDigest(of: Array(token.utf8))
+            return .later(engine.submit(.revokeToken(clientID: pair.clientID, digest: digest), on: ctx.loop).map { _ in
+                .empty(.ok, headers: Self.noStore)
+            })
+        } catch let e as APIError {
+            return .now(error(e, basic: basic, ctx))
+        } catch {
+            return .now(self.error(APIError(400, "invalid_request", "\(error)"), basic: basic, ctx))
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
+    }
+}

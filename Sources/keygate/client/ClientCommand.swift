@@ -1,0 +1,36 @@
+import ArgumentParser
+import KeygateAPI
+import KeygateCore
+
+struct ClientCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client", abstract: "OAuth 2.0 client credentials: one pair per account.",
+        subcommands: [ClientShowCommand.self, ClientGenerateCommand.self, ClientDeleteCommand.self])
+}
+
+struct TokensCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens", abstract: "Access tokens.", subcommands: [TokensRevokeCommand.self])
+}
+
+/// Asks on the terminal before something that breaks integrations; without a
+/// terminal, refuses unless --yes was given.
+enum Confirm {
+    static func orRefuse(_ question: String, yes: Bool) throws {
+        if yes { return }
+        guard Console.stdinIsTerminal else {
+            Console.error("keygate: \(question)")
+            Console.error("keygate: refusing without --yes (no terminal to ask on)")
+            throw Exit.refused
+        }
+        Console.prompt("\(question) Type 'yes' to continue: ")
+        guard readLine()?.trimmingCharacters(in: " \t") == "yes" else {
+            Console.error("keygate: cancelled; nothing was changed")
+            throw Exit.refused
+        }
+    }
+}
+
+func validateAccount(_ account: String) throws {
+    guard AccountName.isValid(account) else { throw ValidationError("'\(account)' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
+}

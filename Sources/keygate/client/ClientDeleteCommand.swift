@@ -1,0 +1,35 @@
+import ArgumentParser
+import KeygateAPI
+
+struct ClientDeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete the account's client pair; it and its tokens stop working at once.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The account.") var account: String
+    @Flag(name: .long, help: "Delete without asking.") var yes = false
+
+    func validate() throws { try validateAccount(account) }
+
+    func run() throws {
+        try Confirm.orRefuse("Delete the client credentials of \(account)? Every integration using them stops working at once.", yes: yes)
+        _ = try global.admin.call("DELETE", Route.client(account), expect: [204])
+        if global.json { Console.printJSON(["deleted": true, "account": .string(account)]); return }
+        print("Deleted the client credentials of \(account)")
+    }
+}
+
+struct TokensRevokeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke every live access token of an account.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The account.") var account: String
+
+    func validate() throws { try validateAccount(account) }
+
+    func run() throws {
+        let (_, reply) = try global.admin.call("POST", Route.revokeTokens(account))
+        guard let j = reply else { throw Exit.refused }
+        if global.json { Console.printJSON(j); return }
+        print("Revoked \(j["revoked"]?.intValue ?? 0) token(s) of \(account)")
+    }
+}
