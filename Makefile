@@ -11,7 +11,7 @@ PY       := $(VENV)/bin/python
 
 # Debian packages the build, the daemon and the tests need.
 BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
-TEST_DEBS  := curl python3 python3-venv nginx-light systemd wrk
+TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc
 PY_PKGS    := pytest requests requests-oauthlib authlib httpx
 
 .PHONY: all build release run test test-swift test-python test-units bench deps test-deps install uninstall clean
