@@ -54,7 +54,7 @@ public final class Daemon: @unchecked Sendable {
             self.engine = engine
             let uid = getuid()
             try listen(SocketSpec(name: "service", path: config.listen.serviceSocket, mode: config.listen.serviceMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
-                       responder: ServiceResponder(engine: engine, clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
+                       responder: ServiceResponder(engine: engine, clock: clock, daemonUID: uid, limiter: FailureLimiter()), engine: engine, group: group, activated: activated)
             try listen(SocketSpec(name: "admin", path: config.listen.adminSocket, mode: config.listen.adminMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
                        responder: AdminResponder(engine: engine, clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
         } catch {

@@ -8,6 +8,7 @@ import NIOHTTP1
 struct OAuthResponder {
     let engine: Engine
     let clock: Clock
+    let limiter: FailureLimiter
 
     static let noStore = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
@@ -96,11 +97,17 @@ struct OAuthResponder {
         var basic = false
         do {
             let params = try form(req)
+            let caller = try? callerAddress(req, ctx)
+            if let ip = caller ?? nil, limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
+                return .now(.error(APIError(429, "slow_down", "too many failed client authentications from this address; try again within a minute"),
+                                   allocator: ctx.allocator, extraHeaders: Self.noStore + [("Retry-After", "60")]))
+            }
             let pair: ClientPair
             do {
                 pair = try authenticate(req, params, ctx, now: now)
             } catch let f as ClientAuthFailure {
                 basic = f.basic
+                if f.error.code == "invalid_client", let ip = caller ?? nil { limiter.recordFailure(ip, now: now) }
                 throw f.error
             }
             basic = req.head.headers.contains(name: "authorization")

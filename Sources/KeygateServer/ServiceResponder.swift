@@ -12,11 +12,23 @@ struct ServiceResponder: Responder {
     let clock: Clock
     let daemonUID: UInt32
     let oauth: OAuthResponder
+    let limiter: FailureLimiter
 
-    init(engine: Engine, clock: Clock, daemonUID: UInt32) {
+    init(engine: Engine, clock: Clock, daemonUID: UInt32, limiter: FailureLimiter) {
         self.clock = clock
         self.daemonUID = daemonUID
-        self.oauth = OAuthResponder(engine: engine, clock: clock)
+        self.limiter = limiter
+        self.oauth = OAuthResponder(engine: engine, clock: clock, limiter: limiter)
+    }
+
+    /// The verdict for a credential from `ip`, counting failures per address.
+    @inline(__always)
+    func check(_ secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, ipText: String?, now: Timestamp, _ ctx: ResponderContext) -> Verdict {
+        let limit = ctx.replica.config.verify.failuresPerIP
+        if let ip, limiter.isLimited(ip, limit: limit, now: now) { return .refused(.rateLimited) }
+        let v = ctx.replica.verify(secret: secret, ip: ip, ipText: ipText, now: now)
+        if case .refused = v, let ip { limiter.recordFailure(ip, now: now) }
+        return v
     }
 
     func respond(to req: Request, context ctx: ResponderContext) -> Reply {
@@ -26,6 +38,8 @@ struct ServiceResponder: Responder {
         switch (req.head.method, req.path) {
         case (.POST, Route.verify[...]):
             return .now(verify(req, ctx))
+        case (.GET, Route.auth[...]), (.HEAD, Route.auth[...]):
+            return .now(auth(req, ctx))
         case (.GET, Route.healthz[...]), (.HEAD, Route.healthz[...]):
             return .now(.json(.ok, ["status": "ok"], allocator: ctx.allocator))
         case (.POST, Route.token[...]):
@@ -36,7 +50,7 @@ struct ServiceResponder: Responder {
             return oauth.revoke(req, ctx)
         case (_, Route.verify[...]), (_, Route.token[...]), (_, Route.introspect[...]), (_, Route.revoke[...]):
             return .now(MethodNotAllowed.response(req, allow: "POST", ctx))
-        case (_, Route.healthz[...]):
+        case (_, Route.healthz[...]), (_, Route.auth[...]):
             return .now(MethodNotAllowed.response(req, allow: "GET", ctx))
         default:
             return .now(.error(.notFound("no endpoint \(req.path.prefix(100)) on the service socket"), allocator: ctx.allocator))
@@ -84,9 +98,9 @@ struct ServiceResponder: Responder {
             case nil:
                 return .failure(.invalidRequest("verify: 'key' is required"))
             case .raw(let b)?:
-                return .success(ctx.replica.verify(secret: b, ip: ip, ipText: ipText, now: now))
+                return .success(check(b, ip: ip, ipText: ipText, now: now, ctx))
             case .decoded(let s)?:
-                return .success(Array(s.utf8).withUnsafeBufferPointer { ctx.replica.verify(secret: $0, ip: ip, ipText: ipText, now: now) })
+                return .success(Array(s.utf8).withUnsafeBufferPointer { check($0, ip: ip, ipText: ipText, now: now, ctx) })
             }
         }
         switch outcome {
@@ -96,6 +110,57 @@ struct ServiceResponder: Responder {
             var buf = ctx.allocator.buffer(capacity: 192)
             VerdictWriter.write(verdict, into: &buf)
             return Response(status: .ok, headers: Self.jsonHeaders, body: buf)
+        }
+    }
+}
+
+extension ServiceResponder {
+    static let challenge = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="keygate""#)])
+    static let invalidToken = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="keygate", error="invalid_token""#)])
+
+    /// GET /v1/auth, for nginx auth_request: the credential from
+    /// `Authorization: Bearer` or `X-API-Key`, the address from `verify.ip_header`.
+    func auth(_ req: Request, _ ctx: ResponderContext) -> Response {
+        let now = clock.now()
+        var credential: Substring? = nil
+        if let a = req.head.headers.first(name: "authorization"), a.utf8.count > 7,
+           a.prefix(7).lowercased() == "bearer " {
+            credential = a.dropFirst(7).drop(while: { $0 == " " })
+        } else if let k = req.head.headers.first(name: "x-api-key") {
+            credential = Substring(k)
+        }
+        guard let secret = credential, !secret.isEmpty else {
+            return Response(status: .unauthorized, headers: Self.challenge, body: nil)
+        }
+        var ip: IPAddress? = nil
+        var ipText: String? = nil
+        if let t = req.head.headers.first(name: ctx.replica.config.verify.ipHeader) {
+            guard let a = IPAddress(t) else {
+                return .error(.invalidRequest("\(ctx.replica.config.verify.ipHeader) is not an IPv4 or IPv6 address: '\(t.prefix(64))'"), allocator: ctx.allocator)
+            }
+            ip = a
+            ipText = t
+        }
+        var text = String(secret)
+        let verdict = text.withUTF8 { check($0, ip: ip, ipText: ipText, now: now, ctx) }
+        switch verdict {
+        case .apiKey(let key, let policy):
+            return Response(status: .noContent, headers: HTTPHeaders([
+                ("Keygate-Account", key.account), ("Keygate-Kind", "api_key"), ("Keygate-Key-Id", key.id), ("Keygate-Policy", policy.name)]), body: nil)
+        case .accessToken(let token, let policy, _):
+            var h = HTTPHeaders([("Keygate-Account", token.account), ("Keygate-Kind", "access_token"),
+                                 ("Keygate-Client-Id", token.clientID), ("Keygate-Policy", policy.name)])
+            if let s = token.scope { h.add(name: "Keygate-Scope", value: s) }
+            return Response(status: .noContent, headers: h, body: nil)
+        case .refused(.ipNotAllowed):
+            return .error(APIError(403, "ip_not_allowed", "the credential may not be used from this address"), allocator: ctx.allocator)
+        case .refused(.rateLimited):
+            return .error(APIError(429, "rate_limited", "too many failed checks from this address; try again within a minute"),
+                          allocator: ctx.allocator, extraHeaders: [("Retry-After", "60")])
+        case .refused(let code):
+            var r = Response.error(APIError(401, "invalid_token", "the credential is not valid (\(code.rawValue))"), allocator: ctx.allocator)
+            r.headers.add(contentsOf: Self.invalidToken)
+            return r
         }
     }
 }

@@ -75,6 +75,8 @@ final class ReloadTests: XCTestCase {
     func testReloadUnderLoadDropsNothingAndMixesNothing() throws {
         // Two configurations that disagree on everything a verdict shows.
         let alpha = """
+            verify:
+              failures_per_ip: 1000000
             policies:
               default: {}
               alpha:
