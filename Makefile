@@ -4,6 +4,11 @@
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BINDIR   := $(PREFIX)/bin
+LIBDIR   := $(PREFIX)/lib
+UNITDIR  := $(LIBDIR)/systemd/system
+SHAREDIR := $(PREFIX)/share/keygate
+CONFDIR  := /etc/keygate
+UNITS    := keygated.service keygated.socket keygated-admin.socket
 SWIFT    ?= swift
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV     := .venv
@@ -14,7 +19,7 @@ BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
 TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc
 PY_PKGS    := pytest requests requests-oauthlib authlib httpx
 
-.PHONY: all build release run test test-swift test-python test-units bench deps test-deps install uninstall clean
+.PHONY: all build release run test test-python test-system bench deps test-deps install install-files uninstall clean
 
 all: build
 
@@ -45,10 +50,46 @@ run: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
-	$(MAKE) --no-print-directory test-python
+	$(MAKE) --no-print-directory test-python test-system
 
 test-python: test-deps
 	KEYGATE_BIN_DIR=$$($(SWIFT) build --show-bin-path) $(PY) -m pytest -q Tests/python
+
+# The systemd units (systemd-analyze verify and security) and make install/uninstall.
+test-system: test-deps
+	Tests/system/check-units.sh "$$($(SWIFT) build --show-bin-path)/keygated" "$$($(SWIFT) build --show-bin-path)/keygate"
+	Tests/system/check-install.sh "$$($(SWIFT) build --show-bin-path)"
+
+# Release binaries, units, sysusers and tmpfiles snippets, nginx snippets, and
+# /etc/keygate/keygate.yaml only when absent. Honours PREFIX and DESTDIR.
+install: release
+	$(MAKE) --no-print-directory install-files BIN_SRC="$$($(SWIFT) build -c release --show-bin-path)"
+
+install-files:
+	@[ -n "$(BIN_SRC)" ] || { echo "make install-files needs BIN_SRC=<dir with keygated and keygate>"; exit 2; }
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LIBDIR)/sysusers.d $(DESTDIR)$(LIBDIR)/tmpfiles.d $(DESTDIR)$(SHAREDIR)/nginx
+	install -m 0755 $(BIN_SRC)/keygated $(BIN_SRC)/keygate $(DESTDIR)$(BINDIR)/
+	for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|g' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
+	install -m 0644 systemd/keygate.sysusers $(DESTDIR)$(LIBDIR)/sysusers.d/keygate.conf
+	install -m 0644 systemd/keygate.tmpfiles $(DESTDIR)$(LIBDIR)/tmpfiles.d/keygate.conf
+	install -m 0644 etc/nginx/keygate.conf etc/nginx/keygate-upstream.conf $(DESTDIR)$(SHAREDIR)/nginx/
+	install -d -m 0755 $(DESTDIR)$(CONFDIR)
+	@if [ -e $(DESTDIR)$(CONFDIR)/keygate.yaml ]; then \
+	  echo "keeping the existing $(DESTDIR)$(CONFDIR)/keygate.yaml (the shipped one is $(SHAREDIR)/keygate.yaml.example)"; \
+	else install -m 0644 etc/keygate/keygate.yaml $(DESTDIR)$(CONFDIR)/keygate.yaml; fi
+	install -m 0644 etc/keygate/keygate.yaml $(DESTDIR)$(SHAREDIR)/keygate.yaml.example
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemd-sysusers keygate.conf && systemd-tmpfiles --create keygate.conf && systemctl daemon-reload && \
+	  echo "installed; enable with: systemctl enable --now keygated.socket keygated-admin.socket keygated.service"; fi
+
+# Removes what install added; keeps /etc/keygate and /var/lib/keygate.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/keygated $(DESTDIR)$(BINDIR)/keygate
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	rm -f $(DESTDIR)$(LIBDIR)/sysusers.d/keygate.conf $(DESTDIR)$(LIBDIR)/tmpfiles.d/keygate.conf
+	rm -rf $(DESTDIR)$(SHAREDIR)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "kept $(DESTDIR)$(CONFDIR) and /var/lib/keygate (configuration and state)"
 
 bench: test-deps release
 	Tests/bench/verify-bench.sh $$($(SWIFT) build -c release --show-bin-path)

@@ -28,6 +28,9 @@ public final class Daemon: @unchecked Sendable {
     private let control = DispatchQueue(label: "keygate.control")
     private let stopped = DispatchSemaphore(value: 0)
     private var stopping = false
+    /// Confined to `control`: start-up has finished; a stop signal that came earlier waits here.
+    private var ready = false
+    private var pendingStop: Int32? = nil
 
     public init(config: KeygateConfiguration, logger: Logger, clock: Clock = .system,
                 environment: [String: String], usageInterval: Int = 5) {
@@ -42,6 +45,9 @@ public final class Daemon: @unchecked Sendable {
     /// Runs until SIGTERM or SIGINT. Throws when start-up fails; then nothing is left running.
     public func run() throws {
         for s in [SIGHUP, SIGTERM, SIGINT, SIGPIPE] { signal(s, SIG_IGN) }
+        // Signals are watched from the first moment: a SIGTERM during start-up stops the
+        // daemon as soon as it is up rather than being lost.
+        installSignals()
         let activated = try ActivatedSockets.fromEnvironment(environment)
         let store = try Store(path: config.storagePath)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
@@ -58,11 +64,13 @@ public final class Daemon: @unchecked Sendable {
             try listen(SocketSpec(name: "admin", path: config.listen.adminSocket, mode: config.listen.adminMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
                        responder: AdminResponder(engine: engine, clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
         } catch {
-            for s in servers { try? s.channel.close().wait() }
+            for s in servers {
+                try? s.channel.close().wait()
+                if s.owned { unlink(s.spec.path) }
+            }
             try? group.syncShutdownGracefully()
             throw error
         }
-        installSignals()
         startTimers()
         engine?.startSweeping()
         logger.info("keygated ready", metadata: [
@@ -70,6 +78,10 @@ public final class Daemon: @unchecked Sendable {
             "admin_socket": "\(servers.first { $0.spec.name == "admin" }.map { $0.owned ? $0.spec.path : "fd:" + $0.spec.name } ?? "-")",
             "config": "\(config.path)", "pid": "\(getpid())"])
         notifier.send("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(getpid())")
+        control.async {
+            self.ready = true
+            if let sig = self.pendingStop { self.shutdown(signal: sig) }
+        }
         stopped.wait()
     }
 
@@ -129,7 +141,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func reloadFromSignal() {
-        guard let engine, let group, !stopping else { return }
+        guard ready, let engine, let group, !stopping else { return }
         logger.info("SIGHUP: reloading the configuration")
         notifier.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
         let outcome = try? engine.reload(on: group.next()).wait()
@@ -139,6 +151,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// Stop accepting, let requests in flight finish, flush state, exit 0.
     private func shutdown(signal sig: Int32) {
+        guard ready else { pendingStop = sig; return }
         guard !stopping, let group else { return }
         stopping = true
         logger.info("stopping", metadata: ["signal": "\(sig == SIGTERM ? "SIGTERM" : "SIGINT")"])
