@@ -86,7 +86,8 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func listen(_ spec: SocketSpec, responder: Responder, engine: Engine, group: EventLoopGroup, activated: ActivatedSockets) throws {
-        let bootstrap = Listener.bootstrap(group: group, engine: engine, responder: responder, tracker: tracker)
+        let bootstrap = Listener.bootstrap(group: group, engine: engine, responder: responder, tracker: tracker,
+                                           socket: spec.name == "admin" ? 1 : 0)
         if let fd = activated.byName[spec.name] {
             let ch = try bootstrap.withBoundSocket(fd).wait()
             servers.append((spec, ch, false))

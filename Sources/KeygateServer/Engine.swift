@@ -45,6 +45,9 @@ public final class Engine: @unchecked Sendable {
     private(set) var config: KeygateConfiguration
     private(set) var configLoadedAt: Timestamp
     private var dirtyUsage: [String: Store.Usage] = [:]
+    private var tokensIssued = 0
+    private var reloadsOK = 0
+    private var reloadsFailed = 0
 
     private(set) var replicas: [Replica] = []
     private let replicaByLoop: [ObjectIdentifier: Replica]
@@ -132,6 +135,7 @@ public final class Engine: @unchecked Sendable {
                     continue
                 }
             }
+            for c in changes { if case .tokenIssued = c { tokensIssued += 1 } }
             let answers = Array(zip(batch.map(\.promise), results))
             broadcast(changes).whenComplete { _ in
                 for (promise, result) in answers { promise.completeWith(result) }
@@ -274,6 +278,7 @@ public final class Engine: @unchecked Sendable {
             let path = self.config.path
             switch ConfigLoader.load(path: path) {
             case .failure(let errs):
+                self.reloadsFailed += 1
                 let lines = errs.diagnostics.map(\.description)
                 self.logger.error("reload refused; the running configuration stays", metadata: ["errors": "\(lines.count)"])
                 for l in lines { self.logger.error("\(l)") }
@@ -284,6 +289,7 @@ public final class Engine: @unchecked Sendable {
                 new.listen = self.config.listen
                 new.storagePath = self.config.storagePath
                 self.config = new
+                self.reloadsOK += 1
                 self.configLoadedAt = self.clock.now()
                 if self.sweepTimer != nil { self.scheduleSweep(new.tokens.sweepInterval) }
                 let futures = self.replicas.map { r in r.loop.submit { r.replace(config: new) } }
@@ -360,6 +366,28 @@ public final class Engine: @unchecked Sendable {
     }
 
     public func stopSweeping() { queue.sync { sweepTimer?.cancel(); sweepTimer = nil } }
+
+    /// Sums every loop's counters and adds the writer's own, for GET /metrics.
+    func metrics(on loop: EventLoop) -> EventLoopFuture<String> {
+        let futures = replicas.map { r in r.loop.submit { r.stats } }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop).flatMap { all in
+            self.read(on: loop) { e -> String in
+                let now = e.clock.now()
+                var m = MetricsSnapshot()
+                for s in all { m.loops.add(s) }
+                m.tokensIssued = e.tokensIssued
+                m.reloadsOK = e.reloadsOK
+                m.reloadsFailed = e.reloadsFailed
+                m.lastReloadSuccess = e.configLoadedAt
+                m.liveTokens = e.master.tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+                m.keys = e.master.keyCount
+                m.clients = e.master.currentClientByAccount.count
+                m.accounts = e.master.accounts.count
+                m.startedAt = e.startedAt
+                return m.render()
+            }
+        }
+    }
 
     /// Final flush at shutdown: pending usage reaches the disk.
     public func flush() -> EventLoopFuture<Void> { collectUsage() }

@@ -98,10 +98,12 @@ final class ResponderContext {
     let allocator: ByteBufferAllocator
     let replica: Replica
     let peer: PeerCredentials
+    /// 0: the service socket, 1: the admin socket (for the latency histogram).
+    let socket: Int
     private var cachedGroups: [UInt32]? = nil
 
-    init(loop: EventLoop, allocator: ByteBufferAllocator, replica: Replica, peer: PeerCredentials) {
-        self.loop = loop; self.allocator = allocator; self.replica = replica; self.peer = peer
+    init(loop: EventLoop, allocator: ByteBufferAllocator, replica: Replica, peer: PeerCredentials, socket: Int) {
+        self.loop = loop; self.allocator = allocator; self.replica = replica; self.peer = peer; self.socket = socket
     }
 
     /// Whether any of `principals` names this peer.
@@ -172,12 +174,15 @@ final class HTTPHandler: ChannelInboundHandler {
                 return
             }
             state = .idle
+            let started = MonotonicClock.seconds()
             let request = Request(head: head, body: body ?? ByteBuffer(), peer: context.peer)
             switch responder.respond(to: request, context: context) {
             case .now(let r):
                 write(r, keepAlive: head.isKeepAlive, ctx)
+                context.replica.stats.observe(socket: context.socket, seconds: MonotonicClock.seconds() - started)
             case .later(let f):
                 f.hop(to: ctx.eventLoop).whenComplete { result in
+                    self.context.replica.stats.observe(socket: self.context.socket, seconds: MonotonicClock.seconds() - started)
                     switch result {
                     case .success(let r): self.write(r, keepAlive: head.isKeepAlive, ctx)
                     case .failure(let e):

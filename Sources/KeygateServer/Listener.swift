@@ -109,7 +109,7 @@ enum Listener {
         }
     }
 
-    static func bootstrap(group: EventLoopGroup, engine: Engine, responder: Responder, tracker: ConnectionTracker) -> ServerBootstrap {
+    static func bootstrap(group: EventLoopGroup, engine: Engine, responder: Responder, tracker: ConnectionTracker, socket: Int) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 512)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
@@ -126,7 +126,7 @@ enum Listener {
                                                          withEncoderConfiguration: .init(),
                                                          withDecoderLimitConfiguration: limits)
                     let ctx = ResponderContext(loop: channel.eventLoop, allocator: channel.allocator,
-                                               replica: engine.replica(for: channel.eventLoop), peer: peer)
+                                               replica: engine.replica(for: channel.eventLoop), peer: peer, socket: socket)
                     try sync.addHandler(HTTPHandler(responder: responder, context: ctx))
                 }
             }

@@ -10,6 +10,7 @@ public final class Replica: @unchecked Sendable {
     public let loop: EventLoop
     private(set) var config: KeygateConfiguration
     private(set) var index: CredentialIndex
+    var stats = LoopStats()
     /// Last use of each key since the engine last collected it.
     private var usage: [String: (at: Timestamp, ip: String?)] = [:]
 
@@ -35,6 +36,7 @@ public final class Replica: @unchecked Sendable {
         if case .apiKey(let key, _) = verdict {
             usage[key.id] = (now, ipText)
         }
+        stats.verifications[LoopStats.outcomeIndex(verdict)] += 1
         return verdict
     }
 

@@ -25,7 +25,10 @@ struct ServiceResponder: Responder {
     @inline(__always)
     func check(_ secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, ipText: String?, now: Timestamp, _ ctx: ResponderContext) -> Verdict {
         let limit = ctx.replica.config.verify.failuresPerIP
-        if let ip, limiter.isLimited(ip, limit: limit, now: now) { return .refused(.rateLimited) }
+        if let ip, limiter.isLimited(ip, limit: limit, now: now) {
+            ctx.replica.stats.verifications[LoopStats.outcomeIndex(.refused(.rateLimited))] += 1
+            return .refused(.rateLimited)
+        }
         let v = ctx.replica.verify(secret: secret, ip: ip, ipText: ipText, now: now)
         if case .refused = v, let ip { limiter.recordFailure(ip, now: now) }
         return v
@@ -42,6 +45,12 @@ struct ServiceResponder: Responder {
             return .now(auth(req, ctx))
         case (.GET, Route.healthz[...]), (.HEAD, Route.healthz[...]):
             return .now(.json(.ok, ["status": "ok"], allocator: ctx.allocator))
+        case (.GET, Route.metrics[...]):
+            return .later(oauth.engine.metrics(on: ctx.loop).map { text in
+                var buf = ctx.allocator.buffer(capacity: text.utf8.count)
+                buf.writeString(text)
+                return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]), body: buf)
+            })
         case (.POST, Route.token[...]):
             return oauth.token(req, ctx)
         case (.POST, Route.introspect[...]):
@@ -50,7 +59,7 @@ struct ServiceResponder: Responder {
             return oauth.revoke(req, ctx)
         case (_, Route.verify[...]), (_, Route.token[...]), (_, Route.introspect[...]), (_, Route.revoke[...]):
             return .now(MethodNotAllowed.response(req, allow: "POST", ctx))
-        case (_, Route.healthz[...]), (_, Route.auth[...]):
+        case (_, Route.healthz[...]), (_, Route.auth[...]), (_, Route.metrics[...]):
             return .now(MethodNotAllowed.response(req, allow: "GET", ctx))
         default:
             return .now(.error(.notFound("no endpoint \(req.path.prefix(100)) on the service socket"), allocator: ctx.allocator))
