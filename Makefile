@@ -16,7 +16,7 @@ PY       := $(VENV)/bin/python
 
 # Debian packages the build, the daemon and the tests need.
 BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
-TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc
+TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3
 PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client
 
 .PHONY: all build release run test test-python test-system bench deps test-deps install install-files uninstall clean

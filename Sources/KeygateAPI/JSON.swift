@@ -252,7 +252,7 @@ public struct JSONScanner {
             try forEachMember { s, key in
                 guard let k = String(validating: key, as: UTF8.self) else { throw s.fail("member name is not valid UTF-8") }
                 let name = key.contains(UInt8(ascii: "\\")) ? try Self.decodeKey(key) : k
-                if obj[name] != nil { throw s.fail("duplicate member '\(name)'") }
+                if obj[name] != nil { throw s.fail("duplicate member '\(Redact.echo(name, max: 40))'") }
                 obj.members.append((name, try s.parseValue(depth: depth + 1)))
             }
             return .object(obj)

@@ -8,6 +8,7 @@ public enum FormURLEncoded {
     }
 
     /// Decodes one component: '+' is a space, %XX a byte; the result must be UTF-8.
+    /// Errors never quote the input: a form value may be a secret.
     public static func decodeComponent<S: StringProtocol>(_ s: S) throws -> String {
         var out = [UInt8]()
         let u = Array(s.utf8)
@@ -18,7 +19,7 @@ public enum FormURLEncoded {
                 out.append(0x20)
             } else if c == UInt8(ascii: "%") {
                 guard i + 2 < u.count, let h = hex(u[i + 1]), let l = hex(u[i + 2]) else {
-                    throw DecodeError(description: "bad percent-encoding in '\(s.prefix(40))'")
+                    throw DecodeError(description: "bad percent-encoding")
                 }
                 out.append(h << 4 | l)
                 i += 2
@@ -27,7 +28,7 @@ public enum FormURLEncoded {
             }
             i += 1
         }
-        guard let str = String(validating: out, as: UTF8.self) else { throw DecodeError(description: "a form value is not valid UTF-8") }
+        guard let str = String(validating: out, as: UTF8.self) else { throw DecodeError(description: "not valid UTF-8") }
         return str
     }
 
@@ -40,15 +41,23 @@ public enum FormURLEncoded {
         }
     }
 
-    /// The parameters of a body; a parameter given twice is an error (RFC 6749 section 3.2).
+    /// The parameters of a body; a parameter given twice is an error, and one
+    /// with an empty value counts as omitted (RFC 6749 section 3.2).
     public static func parse(_ bytes: [UInt8]) throws -> [String: String] {
         var out: [String: String] = [:]
         for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let text = String(decoding: pair, as: UTF8.self)
             let kv = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = try decodeComponent(kv[0])
-            let value = kv.count > 1 ? try decodeComponent(kv[1]) : ""
-            if out[name] != nil { throw DecodeError(description: "parameter '\(name.prefix(40))' is given more than once") }
+            let name: String
+            do { name = try decodeComponent(kv[0]) } catch let e as DecodeError {
+                throw DecodeError(description: "a parameter name has \(e.description)")
+            }
+            let value: String
+            do { value = kv.count > 1 ? try decodeComponent(kv[1]) : "" } catch let e as DecodeError {
+                throw DecodeError(description: "the value of '\(Redact.echo(name, max: 40))' has \(e.description)")
+            }
+            if value.isEmpty { continue }
+            if out[name] != nil { throw DecodeError(description: "parameter '\(Redact.echo(name, max: 40))' is given more than once") }
             out[name] = value
         }
         return out

@@ -121,7 +121,7 @@ public struct RequestFields {
     public init(_ json: JSON, what: String, allowed: [String]) throws {
         guard case .object(let o) = json else { throw APIError.invalidRequest("\(what): the body must be a JSON object, got \(json.typeName)") }
         for k in o.keys where !allowed.contains(k) {
-            throw APIError.invalidRequest("\(what): unknown field '\(k)'; expected \(allowed.joined(separator: ", "))")
+            throw APIError.invalidRequest("\(what): unknown field '\(Redact.echo(k, max: 40))'; expected \(allowed.joined(separator: ", "))")
         }
         self.object = o
         self.what = what
@@ -158,7 +158,7 @@ public struct RequestFields {
     public func duration(_ k: String, min: Int64, max: Int64) throws -> Int64? {
         guard let s = try string(k) else { return nil }
         guard let d = DurationText.parse(s) else {
-            throw APIError.invalidRequest("\(what): '\(k)' must be a duration such as 90d, 12h, 30m or seconds, got '\(s.prefix(40))'")
+            throw APIError.invalidRequest("\(what): '\(k)' must be a duration such as 90d, 12h, 30m or seconds, got '\(Redact.echo(s, max: 40))'")
         }
         guard d >= min && d <= max else {
             throw APIError.invalidRequest("\(what): '\(k)' of \(s) is out of range; expected \(DurationText.format(min)) to \(DurationText.format(max))")

@@ -7,10 +7,14 @@ import KeygateCore
 public struct NameResolver: Sendable {
     public var uid: @Sendable (String) -> UInt32?
     public var gid: @Sendable (String) -> UInt32?
+    /// The uids of a group's supplementary members.
+    public var members: @Sendable (UInt32) -> [UInt32]
 
-    public init(uid: @escaping @Sendable (String) -> UInt32?, gid: @escaping @Sendable (String) -> UInt32?) {
+    public init(uid: @escaping @Sendable (String) -> UInt32?, gid: @escaping @Sendable (String) -> UInt32?,
+                members: @escaping @Sendable (UInt32) -> [UInt32] = { _ in [] }) {
         self.uid = uid
         self.gid = gid
+        self.members = members
     }
 
     public static let system = NameResolver(
@@ -27,6 +31,19 @@ public struct NameResolver: Sendable {
             var buf = [CChar](repeating: 0, count: 16384)
             guard getgrnam_r(name, &grp, &buf, buf.count, &result) == 0, result != nil else { return nil }
             return grp.gr_gid
+        },
+        members: { gid in
+            var grp = group(), result: UnsafeMutablePointer<group>? = nil
+            var buf = [CChar](repeating: 0, count: 65536)
+            guard getgrgid_r(gid, &grp, &buf, buf.count, &result) == 0, result != nil, var mem = grp.gr_mem else { return [] }
+            var uids: [UInt32] = []
+            while let name = mem.pointee {
+                var pwd = passwd(), pres: UnsafeMutablePointer<passwd>? = nil
+                var pbuf = [CChar](repeating: 0, count: 4096)
+                if getpwnam_r(name, &pwd, &pbuf, pbuf.count, &pres) == 0, pres != nil { uids.append(pwd.pw_uid) }
+                mem += 1
+            }
+            return uids
         })
 }
 
@@ -195,7 +212,7 @@ struct SchemaDecoder {
             guard let s = string(item, where_) else { continue }
             if s.hasPrefix("group:") {
                 let name = String(s.dropFirst(6))
-                if let gid = resolver.gid(name), !name.isEmpty { out.append(.group(name: name, gid: gid)) } else {
+                if let gid = resolver.gid(name), !name.isEmpty { out.append(.group(name: name, gid: gid, members: resolver.members(gid))) } else {
                     error(item.mark, "\(where_): unknown group '\(name)' (not in the group database)")
                 }
             } else {

@@ -1,14 +1,25 @@
 import KeygateCore
 
 /// Who may use a socket, by the peer's SO_PEERCRED identity.
+/// Group members are resolved when the file is loaded, so that checking a
+/// peer never consults the user database on an event loop.
 public enum Principal: Hashable, Sendable, CustomStringConvertible {
     case user(name: String, uid: UInt32)
-    case group(name: String, gid: UInt32)
+    /// `members`: uids listed as supplementary members of the group.
+    case group(name: String, gid: UInt32, members: [UInt32])
 
     public var description: String {
         switch self {
         case .user(let n, _): return "user:\(n)"
-        case .group(let n, _): return "group:\(n)"
+        case .group(let n, _, _): return "group:\(n)"
+        }
+    }
+
+    /// Whether a peer with this uid and (effective) gid is named here.
+    public func admits(uid: UInt32, gid: UInt32) -> Bool {
+        switch self {
+        case .user(_, let u): return u == uid
+        case .group(_, let g, let members): return g == gid || members.contains(uid)
         }
     }
 }

@@ -10,7 +10,10 @@ public enum StateChange: Sendable {
     case clientDeleted(account: String)
     case tokenIssued(AccessToken)
     case tokensRevoked([SecretDigest])
-    /// Drop expired tokens and retired pairs (the sweep).
+    /// Forget tokens altogether (the oldest beyond `max_live_per_client`), so a
+    /// client that asks in a loop holds at most that many.
+    case tokensDropped([SecretDigest])
+    /// Drop expired keys and tokens and retired pairs (the sweep).
     case purged(at: Timestamp)
 }
 
@@ -29,10 +32,11 @@ public struct CredentialIndex: Sendable {
 
     public init() {}
 
+    /// Builds the index from records in the order they were created.
     public init(keys: [APIKey], clients: [ClientPair], tokens: [AccessToken]) {
-        for k in keys.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) { insertKey(k) }
+        for k in keys { insertKey(k) }
         for c in clients { insertClient(c) }
-        for t in tokens.sorted(by: { $0.issuedAt < $1.issuedAt }) { insertToken(t) }
+        for t in tokens { insertToken(t) }
     }
 
     // MARK: reading
@@ -44,6 +48,23 @@ public struct CredentialIndex: Sendable {
     }
 
     public func keyCount(account: String) -> Int { keyIDsByAccount[account]?.count ?? 0 }
+
+    /// Keys of the account that have not expired at `now`: what counts against `max_keys`.
+    public func unexpiredKeyCount(account: String, now: Timestamp) -> Int {
+        keys(account: account).filter { !$0.isExpired(at: now) }.count
+    }
+
+    /// Live token counts of every account in one pass.
+    public func liveTokenCounts(now: Timestamp) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for (cid, digests) in liveTokensByClient {
+            guard let account = clientsByID[cid]?.account else { continue }
+            for d in digests {
+                if let t = tokensByDigest[d], !t.revoked, t.expiresAt > now { out[account, default: 0] += 1 }
+            }
+        }
+        return out
+    }
 
     public func currentClient(account: String) -> ClientPair? {
         currentClientByAccount[account].flatMap { clientsByID[$0] }
@@ -99,20 +120,30 @@ public struct CredentialIndex: Sendable {
                 tokensByDigest[d] = t
                 liveTokensByClient[t.clientID]?.removeAll { $0 == d }
             }
+        case .tokensDropped(let digests):
+            for d in digests {
+                guard let t = tokensByDigest.removeValue(forKey: d) else { continue }
+                liveTokensByClient[t.clientID]?.removeAll { $0 == d }
+            }
         case .purged(let now):
-            for (cid, p) in clientsByID where p.isRetired(at: now) { removeClient(cid) }
-            for (d, t) in tokensByDigest where t.expiresAt <= now {
-                tokensByDigest[d] = nil
+            // Collect first, then remove: removing while iterating would copy the dictionary.
+            let e = expired(at: now)
+            for cid in e.clients { removeClient(cid) }
+            for d in e.tokens {
+                guard let t = tokensByDigest.removeValue(forKey: d) else { continue }
                 if !t.revoked { liveTokensByClient[t.clientID]?.removeAll { $0 == d } }
             }
-            for (cid, list) in liveTokensByClient where list.isEmpty { liveTokensByClient[cid] = nil }
+            for id in e.keys { apply(.keyDeleted(id: id)) }
+            let empty = liveTokensByClient.filter { $0.value.isEmpty }.map(\.key)
+            for cid in empty { liveTokensByClient[cid] = nil }
         }
     }
 
-    /// Tokens that would be dropped by a sweep at `now`, and pairs past their grace.
-    public func expired(at now: Timestamp) -> (tokens: [SecretDigest], clients: [String]) {
+    /// What a sweep at `now` removes: expired tokens and keys, pairs past their grace.
+    public func expired(at now: Timestamp) -> (tokens: [SecretDigest], clients: [String], keys: [String]) {
         (tokensByDigest.values.filter { $0.expiresAt <= now }.map(\.digest),
-         clientsByID.values.filter { $0.isRetired(at: now) }.map(\.clientID))
+         clientsByID.values.filter { $0.isRetired(at: now) }.map(\.clientID),
+         keysByDigest.values.filter { $0.isExpired(at: now) }.map(\.id))
     }
 
     private mutating func insertKey(_ k: APIKey) {
@@ -131,7 +162,8 @@ public struct CredentialIndex: Sendable {
         guard let pair = clientsByID.removeValue(forKey: cid) else { return }
         if currentClientByAccount[pair.account] == cid { currentClientByAccount[pair.account] = nil }
         liveTokensByClient[cid] = nil
-        for (d, t) in tokensByDigest where t.clientID == cid { tokensByDigest[d] = nil }
+        let doomed = tokensByDigest.filter { $0.value.clientID == cid }.map(\.key)
+        for d in doomed { tokensByDigest[d] = nil }
     }
 
     private mutating func insertToken(_ t: AccessToken) {

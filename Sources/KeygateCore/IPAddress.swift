@@ -20,7 +20,8 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text (no zone, no brackets).
     public init?<S: StringProtocol>(_ text: S) {
         let s = String(text)
-        guard !s.isEmpty, s.utf8.count <= 45 else { return nil }
+        // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass as 1.2.3.4.
+        guard !s.isEmpty, s.utf8.count <= 45, !s.utf8.contains(0) else { return nil }
         if s.utf8.contains(UInt8(ascii: ":")) {
             var a6 = in6_addr()
             guard inet_pton(AF_INET6, s, &a6) == 1 else { return nil }

@@ -7,9 +7,10 @@ public enum KeyRuleViolation: Error, Equatable, Sendable {
 
 /// The rules on an account's keys, as pure functions of the state and policy.
 public enum KeyRules {
-    /// A new key named `name` may be added to `account` under `policy`.
-    public static func checkCreate(account: String, name: String, index: CredentialIndex, policy: Policy) throws(KeyRuleViolation) {
-        let count = index.keyCount(account: account)
+    /// A new key named `name` may be added to `account` under `policy`. Expired
+    /// keys (waiting for the sweep) do not count against the limit.
+    public static func checkCreate(account: String, name: String, index: CredentialIndex, policy: Policy, now: Timestamp) throws(KeyRuleViolation) {
+        let count = index.unexpiredKeyCount(account: account, now: now)
         if count >= policy.maxKeys {
             throw .limitReached(account: account, count: count, limit: policy.maxKeys, policy: policy.name)
         }

@@ -28,9 +28,9 @@ public enum TokenRules {
         return excess > 0 ? Array(live.prefix(excess)) : []
     }
 
-    /// What a sweep at `now` would remove: expired tokens and pairs past their grace.
+    /// What a sweep at `now` would remove: expired tokens and keys, pairs past their grace.
     public static func expiredCount(index: CredentialIndex, now: Timestamp) -> Int {
         let e = index.expired(at: now)
-        return e.tokens.count + e.clients.count
+        return e.tokens.count + e.clients.count + e.keys.count
     }
 }

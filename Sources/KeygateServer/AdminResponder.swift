@@ -22,7 +22,7 @@ struct AdminResponder: Responder {
 
     func respond(to req: Request, context ctx: ResponderContext) -> Reply {
         guard let role = role(ctx) else {
-            return .now(.error(Forbidden.error(ctx.peer, list: "access.admin or access.manage", config: ctx.replica.config.path), allocator: ctx.allocator))
+            return .now(Forbidden.response(ctx, list: "access.admin or access.manage"))
         }
         let parts = req.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let m = req.head.method
@@ -34,7 +34,7 @@ struct AdminResponder: Responder {
             case ["v1", "reload"]:
                 guard m == .POST else { return .now(MethodNotAllowed.response(req, allow: "POST", ctx)) }
                 guard role == .admin else {
-                    return .now(.error(Forbidden.error(ctx.peer, list: "access.admin", config: ctx.replica.config.path), allocator: ctx.allocator))
+                    return .now(Forbidden.response(ctx, list: "access.admin"))
                 }
                 return .later(reload(ctx))
             case ["v1", "accounts"]:
@@ -66,7 +66,7 @@ struct AdminResponder: Responder {
                 let account = try accountName(p[2])
                 let id = String(p[4])
                 guard Identifier.isKeyID(id) else {
-                    throw APIError.notFound("'\(id.prefix(40))' is not a key id (key_ and 16 letters or digits)")
+                    throw APIError.notFound("'\(Redact.echo(id, max: 40))' is not a key id (key_ and 16 letters or digits)")
                 }
                 switch m {
                 case .PATCH: return .later(updateKey(account, id, try UpdateKeyRequest(json: req.json()), ctx))
@@ -74,7 +74,7 @@ struct AdminResponder: Responder {
                 default: return .now(MethodNotAllowed.response(req, allow: "PATCH, DELETE", ctx))
                 }
             default:
-                throw APIError.notFound("no endpoint \(req.head.method.rawValue) \(req.path.prefix(100)) on the admin socket")
+                throw APIError.notFound("no endpoint \(req.head.method.rawValue) \(Redact.path(req.path)) on the admin socket")
             }
         } catch let e as APIError {
             return .now(.error(e, allocator: ctx.allocator))
@@ -85,7 +85,7 @@ struct AdminResponder: Responder {
 
     func accountName(_ s: Substring) throws -> String {
         guard AccountName.isValid(s) else {
-            throw APIError.invalidRequest("'\(s.prefix(70))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -")
+            throw APIError.invalidRequest("'\(Redact.echo(s, max: 70))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -")
         }
         return String(s)
     }
@@ -123,11 +123,12 @@ struct AdminResponder: Responder {
     func accounts(_ ctx: ResponderContext) -> EventLoopFuture<Response> {
         let now = clock.now()
         return engine.read(on: ctx.loop) { e -> JSON in
+            let live = e.master.liveTokenCounts(now: now)
             let list: [JSON] = e.master.accounts.map { a in
                 ["account": .string(a), "policy": .string(e.config.policies.policy(for: a).name),
                  "keys": .int(Int64(e.master.keyCount(account: a))),
                  "client_id": e.master.currentClient(account: a).map { .string($0.clientID) } ?? .null,
-                 "live_tokens": .int(Int64(e.master.liveTokenCount(account: a, now: now)))]
+                 "live_tokens": .int(Int64(live[a] ?? 0))]
             }
             return ["accounts": .array(list)]
         }.map { .json(.ok, $0, allocator: ctx.allocator) }

@@ -171,10 +171,14 @@ public final class Daemon: @unchecked Sendable {
         }
         try? closed.wait()
         deadline.cancel()
+        // Timers first, so that no usage collection starts behind the final one.
+        for s in sources { s.cancel() }
         engine?.stopSweeping()
         try? engine?.flush().wait()
-        for s in sources { s.cancel() }
         try? group.syncShutdownGracefully()
+        // A collection that was already under way has now handed its records to
+        // the writer; wait for the writer to finish with them.
+        engine?.finish()
         logger.info("stopped")
         stopped.signal()
     }

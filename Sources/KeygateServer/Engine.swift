@@ -45,6 +45,9 @@ public final class Engine: @unchecked Sendable {
     private(set) var config: KeygateConfiguration
     private(set) var configLoadedAt: Timestamp
     private var dirtyUsage: [String: Store.Usage] = [:]
+    /// Set when a commit failed and the authoritative state could not be read
+    /// back from disk: no mutation is accepted until it can be.
+    private var masterIsStale = false
     private var tokensIssued = 0
     private var reloadsOK = 0
     private var reloadsFailed = 0
@@ -106,6 +109,11 @@ public final class Engine: @unchecked Sendable {
                 return b
             }
             if batch.isEmpty { return }
+            if masterIsStale && !reloadMasterFromDisk() {
+                let failure = APIError(503, "storage_unavailable", "the state database cannot be read; nothing was changed")
+                for p in batch { p.promise.fail(failure) }
+                continue
+            }
             var changes: [StateChange] = []
             var results: [Result<OperationResult, Error>] = []
             let now = clock.now()
@@ -129,7 +137,8 @@ public final class Engine: @unchecked Sendable {
                     dirtyUsage = [:]
                 } catch {
                     logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
-                    reloadMasterFromDisk()
+                    // The batch was applied to `master` as it was validated; the disk is the truth.
+                    masterIsStale = !reloadMasterFromDisk()
                     let failure = APIError(503, "storage_unavailable", "the state database could not be written; nothing was changed: \(error)")
                     for p in batch { p.promise.fail(failure) }
                     continue
@@ -150,9 +159,15 @@ public final class Engine: @unchecked Sendable {
         return EventLoopFuture.andAllSucceed(futures, on: loop)
     }
 
-    private func reloadMasterFromDisk() {
-        if let snap = try? store.loadAll() {
+    private func reloadMasterFromDisk() -> Bool {
+        do {
+            let snap = try store.loadAll()
             master = CredentialIndex(keys: snap.keys, clients: snap.clients, tokens: snap.tokens)
+            masterIsStale = false
+            return true
+        } catch {
+            logger.critical("cannot read the state database back; refusing changes until it can be read", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
@@ -161,7 +176,7 @@ public final class Engine: @unchecked Sendable {
     private func execute(_ op: Operation, now: Timestamp) throws -> (OperationResult, [StateChange]) {
         switch op {
         case .createKey(let account, let req):
-            try KeyRules.checkCreate(account: account, name: req.name, index: master, policy: config.policies.policy(for: account))
+            try KeyRules.checkCreate(account: account, name: req.name, index: master, policy: config.policies.policy(for: account), now: now)
             let secret = SecretFormat.generate(.apiKey)
             let key = APIKey(id: Identifier.keyID(), account: account, name: req.name, digest: SecretDigest(of: Array(secret.utf8)),
                              hint: SecretFormat.hint(secret), allowIPs: req.allowIPs, createdAt: now,
@@ -206,7 +221,7 @@ public final class Engine: @unchecked Sendable {
                                     scope: scope, issuedAt: now, expiresAt: now + policy.tokenTTL)
             var changes: [StateChange] = []
             let evict = TokenRules.tokensToEvict(clientID: clientID, index: master, now: now, maxLive: config.tokens.maxLivePerClient)
-            if !evict.isEmpty { changes.append(.tokensRevoked(evict)) }
+            if !evict.isEmpty { changes.append(.tokensDropped(evict)) }
             changes.append(.tokenIssued(token))
             return (.token(token, secret: secret), changes)
         case .revokeToken(let clientID, let digest):
@@ -389,6 +404,16 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// Waits until the writer queue has run everything handed to it, and writes
+    /// any usage still held. Called last at shutdown, after the event loops stopped.
+    public func finish() {
+        queue.sync {
+            guard !dirtyUsage.isEmpty else { return }
+            try? store.commit([], usage: Array(dirtyUsage.values))
+            dirtyUsage = [:]
+        }
+    }
+
     /// Final flush at shutdown: pending usage reaches the disk.
     public func flush() -> EventLoopFuture<Void> { collectUsage() }
 
@@ -414,7 +439,7 @@ extension APIError {
         case .policyHasNoScopes(let policy):
             self.init(400, "invalid_scope", "policy '\(policy)' grants no scopes; ask for none")
         case .notAllowed(let scope, let policy, let allowed):
-            self.init(400, "invalid_scope", "scope '\(scope.prefix(64))' is not granted by policy '\(policy)'; allowed: \(allowed.joined(separator: " "))")
+            self.init(400, "invalid_scope", "scope '\(Redact.echo(scope, max: 64))' is not granted by policy '\(policy)'; allowed: \(allowed.joined(separator: " "))")
         }
     }
 }

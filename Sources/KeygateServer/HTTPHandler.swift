@@ -12,19 +12,6 @@ public struct PeerCredentials: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
 
-    /// Supplementary groups of the peer's user, looked up once per connection when needed.
-    func groups() -> [UInt32] {
-        var pwd = passwd(), result: UnsafeMutablePointer<passwd>? = nil
-        var buf = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil, let name = pwd.pw_name else { return [gid] }
-        var count: Int32 = 64
-        var list = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, gid, &list, &count) < 0 {
-            list = [gid_t](repeating: 0, count: Int(count))
-            guard getgrouplist(name, gid, &list, &count) >= 0 else { return [gid] }
-        }
-        return Array(list.prefix(Int(count)))
-    }
 }
 
 /// Everything a route sees of a request.
@@ -64,6 +51,8 @@ struct Response {
     var status: HTTPResponseStatus
     var headers: HTTPHeaders
     var body: ByteBuffer?
+    /// Close the connection after this answer (a refused peer does not get to keep one open).
+    var close = false
 
     static func json(_ status: HTTPResponseStatus, _ value: JSON, allocator: ByteBufferAllocator, extraHeaders: [(String, String)] = []) -> Response {
         let bytes = value.serialized()
@@ -100,24 +89,15 @@ final class ResponderContext {
     let peer: PeerCredentials
     /// 0: the service socket, 1: the admin socket (for the latency histogram).
     let socket: Int
-    private var cachedGroups: [UInt32]? = nil
 
     init(loop: EventLoop, allocator: ByteBufferAllocator, replica: Replica, peer: PeerCredentials, socket: Int) {
         self.loop = loop; self.allocator = allocator; self.replica = replica; self.peer = peer; self.socket = socket
     }
 
-    /// Whether any of `principals` names this peer.
+    /// Whether any of `principals` names this peer. Pure: group members were
+    /// resolved when the configuration was loaded.
     func admits(_ principals: [Principal]) -> Bool {
-        for p in principals {
-            switch p {
-            case .user(_, let uid): if uid == peer.uid { return true }
-            case .group(_, let gid):
-                if gid == peer.gid { return true }
-                if cachedGroups == nil { cachedGroups = peer.groups() }
-                if cachedGroups!.contains(gid) { return true }
-            }
-        }
-        return false
+        principals.contains { $0.admits(uid: peer.uid, gid: peer.gid) }
     }
 }
 
@@ -178,13 +158,13 @@ final class HTTPHandler: ChannelInboundHandler {
             let request = Request(head: head, body: body ?? ByteBuffer(), peer: context.peer)
             switch responder.respond(to: request, context: context) {
             case .now(let r):
-                write(r, keepAlive: head.isKeepAlive, ctx)
+                write(r, keepAlive: head.isKeepAlive && !r.close, ctx)
                 context.replica.stats.observe(socket: context.socket, seconds: MonotonicClock.seconds() - started)
             case .later(let f):
                 f.hop(to: ctx.eventLoop).whenComplete { result in
                     self.context.replica.stats.observe(socket: self.context.socket, seconds: MonotonicClock.seconds() - started)
                     switch result {
-                    case .success(let r): self.write(r, keepAlive: head.isKeepAlive, ctx)
+                    case .success(let r): self.write(r, keepAlive: head.isKeepAlive && !r.close, ctx)
                     case .failure(let e):
                         let api = (e as? APIError) ?? APIError(500, "internal_error", "the request failed: \(e)")
                         self.write(.error(api, allocator: ctx.channel.allocator), keepAlive: head.isKeepAlive, ctx)
@@ -214,6 +194,14 @@ final class HTTPHandler: ChannelInboundHandler {
         if !keepAlive {
             done.whenComplete { _ in ctx.close(promise: nil) }
         }
+    }
+
+    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            ctx.close(promise: nil)  // nothing from this peer for `Listener.idleTimeout`
+            return
+        }
+        ctx.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context ctx: ChannelHandlerContext, error: Error) {

@@ -48,6 +48,8 @@ final class ConnectionTracker: @unchecked Sendable {
     private let lock = NIOLock()
     private var channels: [ObjectIdentifier: Channel] = [:]
 
+    var count: Int { lock.withLock { channels.count } }
+
     func add(_ c: Channel) {
         lock.withLock { channels[ObjectIdentifier(c)] = c }
         c.closeFuture.whenComplete { _ in self.lock.withLock { _ = self.channels.removeValue(forKey: ObjectIdentifier(c)) } }
@@ -114,9 +116,12 @@ enum Listener {
             .serverChannelOption(ChannelOptions.backlog, value: 512)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
+                // Past the cap a new connection is closed at once, before any work is done for it.
+                if tracker.count >= maxConnections { return channel.close() }
                 tracker.add(channel)
                 return peerCredentials(channel).flatMapThrowing { peer in
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     var limits = NIOHTTPDecoderLimitConfiguration()
                     limits.maxHeaderListSize = HTTPHandler.maxHeaderBytes
                     limits.maxHeaderFieldSize = HTTPHandler.maxHeaderBytes
@@ -131,6 +136,11 @@ enum Listener {
                 }
             }
     }
+
+    /// Open connections on both sockets together; LimitNOFILE in the unit is 16384.
+    static let maxConnections = 8192
+    /// A connection that sends nothing for this long is closed.
+    static let idleTimeout = TimeAmount.minutes(5)
 
     static func peerCredentials(_ channel: Channel) -> EventLoopFuture<PeerCredentials> {
         guard let provider = channel as? SocketOptionProvider else {

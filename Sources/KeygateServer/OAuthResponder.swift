@@ -27,7 +27,7 @@ struct OAuthResponder {
         }
         let type = req.head.headers.first(name: "content-type")?.lowercased() ?? ""
         guard type.hasPrefix("application/x-www-form-urlencoded") else {
-            throw APIError.invalidRequest("the body must be application/x-www-form-urlencoded, got '\(type.prefix(60))'")
+            throw APIError.invalidRequest("the body must be application/x-www-form-urlencoded, got '\(Redact.echo(type, max: 60))'")
         }
         do {
             return try FormURLEncoded.parse(req.body.getBytes(at: req.body.readerIndex, length: req.body.readableBytes) ?? [])
@@ -50,7 +50,7 @@ struct OAuthResponder {
             do {
                 basic = try BasicCredentials.parse(h)
             } catch {
-                throw ClientAuthFailure(error: APIError(401, "invalid_client", "\(error)"), basic: true)
+                throw ClientAuthFailure(error: APIError(401, "invalid_client", "the Basic credentials are not base64 of a form-urlencoded 'id:secret'"), basic: true)
             }
         }
         let bodyID = params["client_id"], bodySecret = params["client_secret"]
@@ -87,7 +87,7 @@ struct OAuthResponder {
         let name = ctx.replica.config.verify.ipHeader
         guard let text = req.head.headers.first(name: name) else { return nil }
         guard let ip = IPAddress(text.trimmingCharacters(in: " ")) else {
-            throw APIError.invalidRequest("\(name) is not an IPv4 or IPv6 address: '\(text.prefix(64))'")
+            throw APIError.invalidRequest("\(name) is not an IPv4 or IPv6 address: '\(Redact.echo(text, max: 45))'")
         }
         return ip
     }
@@ -113,7 +113,7 @@ struct OAuthResponder {
             basic = req.head.headers.contains(name: "authorization")
             guard let grant = params["grant_type"] else { throw APIError.invalidRequest("grant_type is required; use client_credentials") }
             guard grant == "client_credentials" else {
-                throw APIError(400, "unsupported_grant_type", "grant_type '\(grant.prefix(40))' is not supported; use client_credentials")
+                throw APIError(400, "unsupported_grant_type", "grant_type '\(Redact.echo(grant, max: 40))' is not supported; use client_credentials")
             }
             let ip = try callerAddress(req, ctx)
             let policy = ctx.replica.config.policies.policy(for: pair.account)
@@ -177,11 +177,17 @@ struct OAuthResponder {
         var basic = false
         do {
             let params = try form(req)
+            let caller = try? callerAddress(req, ctx)
+            if let ip = caller ?? nil, limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
+                return .now(.error(APIError(429, "slow_down", "too many failed client authentications from this address; try again within a minute"),
+                                   allocator: ctx.allocator, extraHeaders: Self.noStore + [("Retry-After", "60")]))
+            }
             let pair: ClientPair
             do {
                 pair = try authenticate(req, params, ctx, now: now)
             } catch let f as ClientAuthFailure {
                 basic = f.basic
+                if f.error.code == "invalid_client", let ip = caller ?? nil { limiter.recordFailure(ip, now: now) }
                 throw f.error
             }
             guard let token = params["token"] else { throw APIError.invalidRequest("token is required") }

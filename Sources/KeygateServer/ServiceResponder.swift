@@ -36,7 +36,7 @@ struct ServiceResponder: Responder {
 
     func respond(to req: Request, context ctx: ResponderContext) -> Reply {
         if let allowed = ctx.replica.config.access.verify, ctx.peer.uid != daemonUID, !ctx.admits(allowed) {
-            return .now(.error(Forbidden.error(ctx.peer, list: "access.verify", config: ctx.replica.config.path), allocator: ctx.allocator))
+            return .now(Forbidden.response(ctx, list: "access.verify"))
         }
         switch (req.head.method, req.path) {
         case (.POST, Route.verify[...]):
@@ -62,7 +62,7 @@ struct ServiceResponder: Responder {
         case (_, Route.healthz[...]), (_, Route.auth[...]), (_, Route.metrics[...]):
             return .now(MethodNotAllowed.response(req, allow: "GET", ctx))
         default:
-            return .now(.error(.notFound("no endpoint \(req.path.prefix(100)) on the service socket"), allocator: ctx.allocator))
+            return .now(.error(.notFound("no endpoint \(Redact.path(req.path)) on the service socket"), allocator: ctx.allocator))
         }
     }
 
@@ -87,7 +87,7 @@ struct ServiceResponder: Responder {
                         guard s.peek() == UInt8(ascii: "\"") else { throw APIError.invalidRequest("verify: 'ip' must be a string") }
                         ipText = try s.readString()
                     } else {
-                        throw APIError.invalidRequest("verify: unknown field '\(String(decoding: name.prefix(40), as: UTF8.self))'; expected key, ip")
+                        throw APIError.invalidRequest("verify: unknown field '\(Redact.echo(String(decoding: name, as: UTF8.self), max: 40))'; expected key, ip")
                     }
                 }
                 try scanner.expectEnd()
@@ -99,7 +99,7 @@ struct ServiceResponder: Responder {
             var ip: IPAddress? = nil
             if let t = ipText {
                 guard let a = IPAddress(t) else {
-                    return .failure(.invalidRequest("verify: 'ip' is not an IPv4 or IPv6 address: '\(t.prefix(64))'"))
+                    return .failure(.invalidRequest("verify: 'ip' is not an IPv4 or IPv6 address: '\(Redact.echo(t, max: 45))'"))
                 }
                 ip = a
             }
@@ -145,7 +145,7 @@ extension ServiceResponder {
         var ipText: String? = nil
         if let t = req.head.headers.first(name: ctx.replica.config.verify.ipHeader) {
             guard let a = IPAddress(t) else {
-                return .error(.invalidRequest("\(ctx.replica.config.verify.ipHeader) is not an IPv4 or IPv6 address: '\(t.prefix(64))'"), allocator: ctx.allocator)
+                return .error(.invalidRequest("\(ctx.replica.config.verify.ipHeader) is not an IPv4 or IPv6 address: '\(Redact.echo(t, max: 45))'"), allocator: ctx.allocator)
             }
             ip = a
             ipText = t
@@ -221,14 +221,18 @@ enum VerdictWriter {
 }
 
 enum Forbidden {
-    static func error(_ peer: PeerCredentials, list: String, config: String) -> APIError {
-        APIError(403, "forbidden", "uid \(peer.uid) (gid \(peer.gid), pid \(peer.pid)) is not allowed here; add it to \(list) in \(config)")
+    static func response(_ ctx: ResponderContext, list: String) -> Response {
+        let p = ctx.peer
+        var r = Response.error(APIError(403, "forbidden", "uid \(p.uid) (gid \(p.gid), pid \(p.pid)) is not allowed here; add it to \(list) in \(ctx.replica.config.path)"),
+                               allocator: ctx.allocator)
+        r.close = true
+        return r
     }
 }
 
 enum MethodNotAllowed {
     static func response(_ req: Request, allow: String, _ ctx: ResponderContext) -> Response {
-        .error(APIError(405, "method_not_allowed", "\(req.head.method.rawValue) is not allowed on \(req.path.prefix(100)); use \(allow)"),
+        .error(APIError(405, "method_not_allowed", "\(req.head.method.rawValue) is not allowed on \(Redact.path(req.path)); use \(allow)"),
                allocator: ctx.allocator, extraHeaders: [("Allow", allow)])
     }
 }

@@ -99,24 +99,25 @@ public final class Store: @unchecked Sendable {
         public var tokens: [AccessToken] = []
     }
 
-    /// Everything, for the in-memory state at start.
+    /// Everything, for the in-memory state at start, in the order it was written
+    /// (key listings keep creation order across restarts).
     public func loadAll() throws -> Snapshot {
         try db.read { db in
             var s = Snapshot()
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM api_keys") {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY rowid") {
                 guard let digest = SecretDigest(bytes: [UInt8](row["digest"] as Data)) else { continue }
                 s.keys.append(APIKey(
                     id: row["id"], account: row["account"], name: row["name"], digest: digest, hint: row["hint"],
                     allowIPs: Store.decodeAllowList(row["allow_ips"]), createdAt: row["created_at"],
                     expiresAt: row["expires_at"], lastUsedAt: row["last_used_at"], lastUsedIP: row["last_used_ip"]))
             }
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM clients") {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM clients ORDER BY rowid") {
                 guard let digest = SecretDigest(bytes: [UInt8](row["secret_digest"] as Data)) else { continue }
                 s.clients.append(ClientPair(
                     clientID: row["client_id"], account: row["account"], secretDigest: digest,
                     allowIPs: Store.decodeAllowList(row["allow_ips"]), createdAt: row["created_at"], retiresAt: row["retires_at"]))
             }
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM access_tokens") {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM access_tokens ORDER BY rowid") {
                 guard let digest = SecretDigest(bytes: [UInt8](row["digest"] as Data)) else { continue }
                 s.tokens.append(AccessToken(
                     digest: digest, clientID: row["client_id"], account: row["account"], scope: row["scope"],
@@ -174,6 +175,10 @@ public final class Store: @unchecked Sendable {
                 INSERT INTO access_tokens (digest, client_id, account, scope, issued_at, expires_at, revoked)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [Data(t.digest.bytes), t.clientID, t.account, t.scope, t.issuedAt, t.expiresAt, t.revoked ? 1 : 0])
+        case .tokensDropped(let digests):
+            for d in digests {
+                try db.execute(sql: "DELETE FROM access_tokens WHERE digest = ?", arguments: [Data(d.bytes)])
+            }
         case .tokensRevoked(let digests):
             for d in digests {
                 try db.execute(sql: "UPDATE access_tokens SET revoked = 1 WHERE digest = ?", arguments: [Data(d.bytes)])
@@ -181,6 +186,7 @@ public final class Store: @unchecked Sendable {
         case .purged(let now):
             try db.execute(sql: "DELETE FROM clients WHERE retires_at IS NOT NULL AND retires_at <= ?", arguments: [now])
             try db.execute(sql: "DELETE FROM access_tokens WHERE expires_at <= ?", arguments: [now])
+            try db.execute(sql: "DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
         }
     }
 

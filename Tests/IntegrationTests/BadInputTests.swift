@@ -56,6 +56,60 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(try d.curl("GET", "/healthz").code, 200)
     }
 
+    /// A secret sent in the wrong place is never echoed back in an error.
+    func testErrorsNeverEchoASecret() throws {
+        let created = try d.json(try d.cli(["key", "create", "acme", "--name", "leaky", "--json"]).out)
+        let secret = try XCTUnwrap(created["key"]?.stringValue)
+        let answers = [
+            try d.curl("POST", "/v1/verify", body: #"{"key":"203.0.113.7","ip":"\#(secret)"}"#),
+            try d.curl("POST", "/v1/verify", body: #"{"key":"x","\#(secret)":1}"#),
+            try d.curl("DELETE", "/v1/accounts/acme/keys/\(secret)", socket: d.adminSocket),
+            try d.curl("PATCH", "/v1/accounts/\(secret)/keys/key_0000000000000000", body: "{}", socket: d.adminSocket),
+            try d.curl("GET", "/v1/nothing/\(secret)", socket: d.adminSocket),
+            try d.curl("GET", "/\(secret)"),
+            try d.curl("GET", "/v1/auth", headers: ["X-API-Key: kg_whatever", "X-Real-IP: \(secret)"]),
+            try d.curl("POST", "/oauth/token", body: "grant_type=client_credentials&client_id=kgc_x&client_secret=\(secret)%",
+                       headers: ["Content-Type: application/x-www-form-urlencoded"]),
+            try d.curl("POST", "/oauth/token", body: "grant_type=\(secret)", headers: ["Content-Type: application/x-www-form-urlencoded", "Authorization: Basic !!\(secret)"]),
+        ]
+        for a in answers {
+            XCTAssertGreaterThanOrEqual(a.code, 400, a.body)
+            XCTAssertFalse(a.body.contains(String(secret.dropFirst(3).prefix(12))), "secret echoed: \(a.body)")
+        }
+        let cli = try d.cli(["key", "delete", "acme", secret])
+        XCTAssertEqual(cli.status, 2)
+        XCTAssertFalse(cli.err.contains(String(secret.dropFirst(3).prefix(12))), cli.err)
+        XCTAssertFalse(d.log.contains(String(secret.dropFirst(3).prefix(12))))
+    }
+
+    func testOversizedInputDoesNotGrowMemory() throws {
+        func rss() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(d.process!.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        let chunk = String(repeating: "x", count: 60_000)
+        func flood(_ n: Int) {
+            for i in 0..<n {
+                guard let s = try? RawSocket(path: d.serviceSocket) else { continue }
+                if i % 2 == 0 {
+                    // A declared 1 GB body: refused from the head, nothing read.
+                    s.send("POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n" + chunk)
+                } else {
+                    s.send("POST /v1/verify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    for _ in 0..<4 { s.send(String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n") }
+                }
+                XCTAssertEqual(s.readResponses(1).first?.status, 413)
+            }
+        }
+        flood(50)
+        let warm = rss()
+        flood(300)
+        let after = rss()
+        XCTAssertLessThan(after - warm, 8192, "RSS \(warm) kB -> \(after) kB after 300 oversized requests")
+        XCTAssertEqual(try d.curl("GET", "/healthz").code, 200)
+    }
+
     func testKeepAliveAndPipelining() throws {
         let s = try RawSocket(path: d.serviceSocket)
         let verify = #"{"key":"kg_nope"}"#

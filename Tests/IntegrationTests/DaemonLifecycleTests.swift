@@ -45,13 +45,16 @@ final class DaemonLifecycleTests: XCTestCase {
         let d = try DaemonUnderTest(yaml: "")
         try d.writeConfig("")
         var text = try String(contentsOfFile: d.configPath, encoding: .utf8)
-        text = text.replacingOccurrences(of: "listen:\n", with: "listen:\n  service_mode: \"0666\"\n  admin_mode: \"0600\"\n")
+        // A group that exists on every Debian system, other than the daemon's own.
+        text = text.replacingOccurrences(of: "listen:\n", with: "listen:\n  group: daemon\n  service_mode: \"0666\"\n  admin_mode: \"0600\"\n")
         try text.write(toFile: d.configPath, atomically: true, encoding: .utf8)
         try d.start()
         let s = try FileManager.default.attributesOfItem(atPath: d.serviceSocket)[.posixPermissions] as? Int
         let a = try FileManager.default.attributesOfItem(atPath: d.adminSocket)[.posixPermissions] as? Int
         XCTAssertEqual(s, 0o666)
         XCTAssertEqual(a, 0o600)
+        let group = try FileManager.default.attributesOfItem(atPath: d.serviceSocket)[.groupOwnerAccountName] as? String
+        XCTAssertEqual(group, "daemon")
         d.stop()
     }
 

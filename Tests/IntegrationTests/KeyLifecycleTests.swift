@@ -127,8 +127,9 @@ final class KeyLifecycleTests: XCTestCase {
         // Last use survives a restart: it is written in batches, and at shutdown.
         XCTAssertEqual(d.stop(), 0)
         try d.start()
-        let after = try d.json(try d.cli(["key", "list", "acme", "--json"]).out)["keys"]?.arrayValue?.first
-        XCTAssertEqual(after?["last_used_ip"], "198.51.100.1")
+        let afterList = try d.json(try d.cli(["key", "list", "acme", "--json"]).out)["keys"]?.arrayValue ?? []
+        XCTAssertEqual(afterList.map { $0["name"] }, ["new name", "taken"], "creation order survives a restart")
+        XCTAssertEqual(afterList.first?["last_used_ip"], "198.51.100.1")
         d.stop()
     }
 

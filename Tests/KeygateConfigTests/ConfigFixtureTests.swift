@@ -6,7 +6,8 @@ import KeygateCore
 /// Names the tests resolve without touching the machine's passwd and group files.
 let testResolver = NameResolver(
     uid: { ["root": 0, "webapp": 1000][$0] },
-    gid: { ["keygate": 990, "keygate-admin": 991][$0] })
+    gid: { ["keygate": 990, "keygate-admin": 991][$0] },
+    members: { [991: [1000, 1001]][$0] ?? [] })
 
 final class ConfigFixtureTests: XCTestCase {
     let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -59,9 +60,12 @@ final class ConfigFixtureTests: XCTestCase {
         XCTAssertEqual(c.listen.groupName, "keygate")
         XCTAssertEqual(c.listen.groupID, 990)
         XCTAssertEqual(c.listen.adminMode, 0o600)
-        XCTAssertEqual(c.access.admin, [.user(name: "root", uid: 0), .group(name: "keygate-admin", gid: 991)])
+        XCTAssertEqual(c.access.admin, [.user(name: "root", uid: 0), .group(name: "keygate-admin", gid: 991, members: [1000, 1001])])
+        XCTAssertTrue(c.access.admin[1].admits(uid: 1001, gid: 100), "a supplementary member")
+        XCTAssertTrue(c.access.admin[1].admits(uid: 4242, gid: 991), "primary group")
+        XCTAssertFalse(c.access.admin[1].admits(uid: 4242, gid: 100))
         XCTAssertEqual(c.access.manage, [.user(name: "webapp", uid: 1000)])
-        XCTAssertEqual(c.access.verify, [.group(name: "keygate", gid: 990)])
+        XCTAssertEqual(c.access.verify, [.group(name: "keygate", gid: 990, members: [])])
         XCTAssertEqual(c.tokens.sweepInterval, 45)
         XCTAssertEqual(c.tokens.maxLivePerClient, 7)
         XCTAssertEqual(c.verify.ipHeader, "X-Forwarded-For")

@@ -12,7 +12,7 @@ final class IPAddressTests: XCTestCase {
         XCTAssertEqual(ip("::ffff:203.0.113.7"), ip("203.0.113.7"))
         XCTAssertTrue(ip("::ffff:203.0.113.7").isIPv4)
         XCTAssertFalse(ip("::1").isIPv4)
-        for bad in ["", "300.1.1.1", "1.2.3", "1.2.3.4.5", "::g", "fe80::1%eth0", "[::1]", " 1.2.3.4", "localhost"] {
+        for bad in ["", "300.1.1.1", "1.2.3", "1.2.3.4.5", "::g", "fe80::1%eth0", "[::1]", " 1.2.3.4", "localhost", "1.2.3.4\u{0}junk"] {
             XCTAssertNil(IPAddress(bad), bad)
         }
     }

@@ -76,16 +76,62 @@ final class VerificationTests: XCTestCase {
     func testKeyLimitAndNames() throws {
         let policy = Policy(name: "default", maxKeys: 5)
         for i in 0..<5 {
-            try KeyRules.checkCreate(account: "acme", name: "k\(i)", index: index, policy: policy)
+            try KeyRules.checkCreate(account: "acme", name: "k\(i)", index: index, policy: policy, now: t0)
             _ = addKey(name: "k\(i)")
         }
-        XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "k5", index: index, policy: policy)) {
+        XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "k5", index: index, policy: policy, now: t0)) {
             XCTAssertEqual($0 as? KeyRuleViolation, .limitReached(account: "acme", count: 5, limit: 5, policy: "default"))
         }
-        XCTAssertNoThrow(try KeyRules.checkCreate(account: "other", name: "k0", index: index, policy: policy))
+        XCTAssertNoThrow(try KeyRules.checkCreate(account: "other", name: "k0", index: index, policy: policy, now: t0))
         let bigger = Policy(name: "partners", maxKeys: 10)
-        XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "k1", index: index, policy: bigger)) {
+        XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "k1", index: index, policy: bigger, now: t0)) {
             XCTAssertEqual($0 as? KeyRuleViolation, .nameTaken(account: "acme", name: "k1"))
+        }
+    }
+
+    func testExpiredKeysDoNotCountAndTheSweepRemovesThem() throws {
+        let policy = Policy(name: "default", maxKeys: 2)
+        let (old, oldKey) = addKey(name: "old", expiresAt: t0 + 10)
+        _ = addKey(name: "current")
+        XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "new", index: index, policy: policy, now: t0 + 9))
+        XCTAssertNoThrow(try KeyRules.checkCreate(account: "acme", name: "new", index: index, policy: policy, now: t0 + 10),
+                         "an expired key waiting for the sweep does not hold a place")
+        XCTAssertEqual(TokenRules.expiredCount(index: index, now: t0 + 10), 1)
+        XCTAssertEqual(code(decide(old, at: t0 + 10)), "EXPIRED")
+        index.apply(.purged(at: t0 + 10))
+        XCTAssertNil(index.key(id: oldKey.id))
+        XCTAssertEqual(index.keyCount(account: "acme"), 1)
+        XCTAssertEqual(code(decide(old, at: t0 + 10)), "UNKNOWN")
+        XCTAssertEqual(TokenRules.expiredCount(index: index, now: t0 + 10), 0)
+    }
+
+    func testEvictionKeepsAtMostMaxLiveTokens() {
+        let pair = ClientPair(clientID: Identifier.clientID(), account: "acme", secretDigest: SecretDigest(of: Array("s".utf8)), allowIPs: .any, createdAt: t0)
+        index.apply(.clientReplaced(pair, previousRetiresAt: nil))
+        var issued: [SecretDigest] = []
+        for i in 0..<10 {
+            let evict = TokenRules.tokensToEvict(clientID: pair.clientID, index: index, now: t0, maxLive: 3)
+            XCTAssertEqual(evict, i < 3 ? [] : [issued[i - 3]])
+            index.apply(.tokensDropped(evict))
+            let d = SecretDigest(of: Array("t\(i)".utf8))
+            index.apply(.tokenIssued(AccessToken(digest: d, clientID: pair.clientID, account: "acme", scope: nil, issuedAt: t0, expiresAt: t0 + 60)))
+            issued.append(d)
+        }
+        XCTAssertEqual(index.tokensByDigest.count, 3, "memory is bounded by max_live_per_client")
+        XCTAssertEqual(index.liveTokenCounts(now: t0), ["acme": 3])
+    }
+
+    func testScopes() throws {
+        let none = Policy(name: "default")
+        let some = Policy(name: "partners", scopes: ["read", "write"])
+        XCTAssertNil(try TokenRules.grantedScope(asked: nil, policy: none))
+        XCTAssertEqual(try TokenRules.grantedScope(asked: nil, policy: some), "read write")
+        XCTAssertEqual(try TokenRules.grantedScope(asked: "write read write", policy: some), "write read")
+        XCTAssertThrowsError(try TokenRules.grantedScope(asked: "read", policy: none)) {
+            XCTAssertEqual($0 as? ScopeViolation, .policyHasNoScopes(policy: "default"))
+        }
+        XCTAssertThrowsError(try TokenRules.grantedScope(asked: "read admin", policy: some)) {
+            XCTAssertEqual($0 as? ScopeViolation, .notAllowed(scope: "admin", policy: "partners", allowed: ["read", "write"]))
         }
     }
 

@@ -53,4 +53,19 @@ n=$(echo "$verify" | awk '{print $2}')
 echo "verify:  $verify"
 awk -v c="$((c1 - c0))" -v t="$tck" -v n="$n" 'BEGIN { printf "verify:  daemon CPU %.2f us per request (%.1f CPU-seconds)\n", c / t * 1e6 / n, c / t }'
 echo "healthz: $("$work/uxload" "$work/s.sock" "$conns" "$secs" "$work/health")"
+# Token issuance: 16 clients, each POST /oauth/token with HTTP Basic; every
+# token is a durable write (tokens that arrive together share one commit).
+for i in $(seq 16); do
+  curl -s --unix-socket "$work/a.sock" -X POST "http://k/v1/accounts/oauth-$i/client" > "$work/client-$i.json"
+  auth=$(python3 -c "import json,sys,base64;j=json.load(open(sys.argv[1]));print(base64.b64encode((j['client_id']+':'+j['client_secret']).encode()).decode())" "$work/client-$i.json")
+  body="grant_type=client_credentials"
+  printf 'POST /oauth/token HTTP/1.1\r\nHost: keygate\r\nAuthorization: Basic %s\r\nX-Real-IP: 10.0.0.%d\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s' "$auth" "$i" "${#body}" "$body" > "$work/token$i"
+done
+c0=$(cpu)
+tokens=$("$work/uxload" "$work/s.sock" "$conns" "$secs" "$work"/token*)
+c1=$(cpu)
+echo "tokens:  $tokens"
+n=$(echo "$tokens" | awk '{print $2}')
+awk -v c="$((c1 - c0))" -v t="$tck" -v n="$n" 'BEGIN { printf "tokens:  daemon CPU %.2f us per token\n", c / t * 1e6 / n }'
+echo "tokens:  $(sqlite3 "$work/keygate.db" 'SELECT count(*) FROM access_tokens' 2>/dev/null || echo '?') token rows on disk"
 kill -TERM $pid; wait $pid
