@@ -120,7 +120,7 @@ public struct GenerateClientRequest: Sendable {
     public init(allowIPs: IPAllowList = .any, grace: Int64? = nil) { self.allowIPs = allowIPs; self.grace = grace }
 
     public init(json: JSON?) throws {
-        guard let json else { self.init(); return }
+        guard let json, !json.isNull else { self.init(); return }
         let f = try RequestFields(json, what: "generate client", allowed: ["allow_ips", "grace"])
         self.init(allowIPs: try f.allowList("allow_ips") ?? .any, grace: try f.duration("grace", min: 1, max: 30 * 86400))
     }

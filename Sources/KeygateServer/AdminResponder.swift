@@ -51,7 +51,9 @@ struct AdminResponder: Responder {
                 let account = try accountName(p[2])
                 switch m {
                 case .GET: return .later(showClient(account, ctx))
-                case .POST: return .later(generateClient(account, try GenerateClientRequest(json: req.body.readableBytes > 0 ? req.json() : nil), ctx))
+                case .POST:
+                    let body: JSON? = req.body.readableBytes > 0 ? try req.json() : Optional<JSON>.none
+                    return .later(generateClient(account, try GenerateClientRequest(json: body), ctx))
                 case .DELETE: return .later(engine.submit(.deleteClient(account: account), on: ctx.loop).map { _ in .empty(.noContent) })
                 default: return .now(MethodNotAllowed.response(req, allow: "GET, POST, DELETE", ctx))
                 }

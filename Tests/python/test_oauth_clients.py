@@ -304,3 +304,12 @@ def test_replacing_credentials_asks_on_a_terminal(daemon):
     code, prompt, out = on_terminal(b"yes")
     assert code == 0 and "client secret  kgs_" in out
     assert cid not in daemon.cli("client", "show", "acme").stdout
+
+
+def test_generate_client_with_an_empty_body(daemon):
+    r = daemon.session(daemon.admin).post("http://keygate/v1/accounts/acme/client")
+    assert r.status_code == 201, r.text
+    assert r.json()["client_secret"].startswith("kgs_")
+    assert r.headers["Cache-Control"] == "no-store"
+    r = daemon.session(daemon.admin).post("http://keygate/v1/accounts/acme/client", json={"grace": "soon"})
+    assert r.status_code == 400 and "grace" in r.json()["error_description"]
