@@ -83,27 +83,21 @@ public struct SecretDigest: Hashable, Sendable {
     public init(of secret: UnsafeBufferPointer<UInt8>) {
         var hasher = SHA256()
         hasher.update(bufferPointer: UnsafeRawBufferPointer(secret))
-        let digest = hasher.finalize()
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        digest.withUnsafeBytes { raw in
-            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
-            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-        }
-        (w0, w1, w2, w3) = words
+        self.init(words: hasher.finalize().withUnsafeBytes(Self.words))
     }
 
     public init?(bytes: [UInt8]) {
         guard bytes.count == 32 else { return nil }
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        bytes.withUnsafeBytes { raw in
-            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
-            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-        }
+        self.init(words: bytes.withUnsafeBytes(Self.words))
+    }
+
+    private init(words: (UInt64, UInt64, UInt64, UInt64)) {
         (w0, w1, w2, w3) = words
+    }
+
+    private static func words(_ raw: UnsafeRawBufferPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+         raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
     }
 
     public var bytes: [UInt8] {

@@ -92,13 +92,17 @@ struct OAuthResponder {
         return ip
     }
 
-    func token(_ req: Request, _ ctx: ResponderContext) -> Reply {
+    /// The common part of the client-authenticated endpoints: the form, the
+    /// per-address limit on failed logins, client authentication; then `body`.
+    /// Errors become RFC 6749 section 5.2 answers.
+    func clientAuthenticated(_ req: Request, _ ctx: ResponderContext,
+                             _ body: ([String: String], ClientPair, Timestamp) throws -> Reply) -> Reply {
         let now = clock.now()
         var basic = false
         do {
             let params = try form(req)
-            let caller = try? callerAddress(req, ctx)
-            if let ip = caller ?? nil, limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
+            let caller = (try? callerAddress(req, ctx)) ?? nil
+            if let ip = caller, limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
                 return .now(.error(APIError(429, "slow_down", "too many failed client authentications from this address; try again within a minute"),
                                    allocator: ctx.allocator, extraHeaders: Self.noStore + [("Retry-After", "60")]))
             }
@@ -107,10 +111,20 @@ struct OAuthResponder {
                 pair = try authenticate(req, params, ctx, now: now)
             } catch let f as ClientAuthFailure {
                 basic = f.basic
-                if f.error.code == "invalid_client", let ip = caller ?? nil { limiter.recordFailure(ip, now: now) }
+                if f.error.code == "invalid_client", let ip = caller { limiter.recordFailure(ip, now: now) }
                 throw f.error
             }
             basic = req.head.headers.contains(name: "authorization")
+            return try body(params, pair, now)
+        } catch let e as APIError {
+            return .now(error(e, basic: basic, ctx))
+        } catch {
+            return .now(self.error(APIError(400, "invalid_request", "\(error)"), basic: basic, ctx))
+        }
+    }
+
+    func token(_ req: Request, _ ctx: ResponderContext) -> Reply {
+        clientAuthenticated(req, ctx) { params, pair, _ in
             guard let grant = params["grant_type"] else { throw APIError.invalidRequest("grant_type is required; use client_credentials") }
             guard grant == "client_credentials" else {
                 throw APIError(400, "unsupported_grant_type", "grant_type '\(Redact.echo(grant, max: 40))' is not supported; use client_credentials")
@@ -121,8 +135,8 @@ struct OAuthResponder {
                 throw APIError(400, "unauthorized_client", ip.map { "address \($0) is not allowed to use this client" }
                                ?? "this client is restricted by address and the request carries no \(ctx.replica.config.verify.ipHeader)")
             }
-            let scope = params["scope"]
-            return .later(engine.submit(.issueToken(clientID: pair.clientID, scope: scope), on: ctx.loop).map { result -> Response in
+            let basic = req.head.headers.contains(name: "authorization")
+            return .later(engine.submit(.issueToken(clientID: pair.clientID, scope: params["scope"]), on: ctx.loop).map { result -> Response in
                 guard case .token(let t, let secret) = result else { preconditionFailure("issue returns a token") }
                 var body: JSONObject = ["access_token": .string(secret), "token_type": "Bearer", "expires_in": .int(t.expiresAt - t.issuedAt)]
                 if let s = t.scope { body["scope"] = .string(s) }
@@ -130,10 +144,6 @@ struct OAuthResponder {
             }.flatMapErrorThrowing { e in
                 self.error((e as? APIError) ?? APIError(500, "server_error", "\(e)"), basic: basic, ctx)
             })
-        } catch let e as APIError {
-            return .now(error(e, basic: basic, ctx))
-        } catch {
-            return .now(self.error(APIError(400, "invalid_request", "\(error)"), basic: basic, ctx))
         }
     }
 
@@ -173,23 +183,7 @@ struct OAuthResponder {
     }
 
     func revoke(_ req: Request, _ ctx: ResponderContext) -> Reply {
-        let now = clock.now()
-        var basic = false
-        do {
-            let params = try form(req)
-            let caller = try? callerAddress(req, ctx)
-            if let ip = caller ?? nil, limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
-                return .now(.error(APIError(429, "slow_down", "too many failed client authentications from this address; try again within a minute"),
-                                   allocator: ctx.allocator, extraHeaders: Self.noStore + [("Retry-After", "60")]))
-            }
-            let pair: ClientPair
-            do {
-                pair = try authenticate(req, params, ctx, now: now)
-            } catch let f as ClientAuthFailure {
-                basic = f.basic
-                if f.error.code == "invalid_client", let ip = caller ?? nil { limiter.recordFailure(ip, now: now) }
-                throw f.error
-            }
+        clientAuthenticated(req, ctx) { params, pair, _ in
             guard let token = params["token"] else { throw APIError.invalidRequest("token is required") }
             guard SecretFormat.classify(token) == .accessToken else {
                 return .now(.empty(.ok, headers: Self.noStore))  // RFC 7009 section 2.2: unknown tokens are not an error
@@ -198,10 +192,6 @@ struct OAuthResponder {
             return .later(engine.submit(.revokeToken(clientID: pair.clientID, digest: digest), on: ctx.loop).map { _ in
                 .empty(.ok, headers: Self.noStore)
             })
-        } catch let e as APIError {
-            return .now(error(e, basic: basic, ctx))
-        } catch {
-            return .now(self.error(APIError(400, "invalid_request", "\(error)"), basic: basic, ctx))
         }
     }
 }
