@@ -41,6 +41,32 @@ final class DaemonLifecycleTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: d.serviceSocket), "a clean stop removes its sockets")
     }
 
+    /// SPEC 8: an acknowledged mutation survives kill -9.
+    func testAcknowledgedMutationsSurviveKill9() throws {
+        let d = try DaemonUnderTest()
+        try d.start()
+        var secrets: [String] = []
+        for i in 0..<3 {
+            let r = try d.cli(["key", "create", "acme", "--name", "k\(i)", "--json"])
+            secrets.append(try XCTUnwrap(try d.json(r.out)["key"]?.stringValue))
+        }
+        let gone = try d.json(try d.cli(["key", "list", "acme", "--json"]).out)["keys"]?.arrayValue?.first?["id"]?.stringValue
+        XCTAssertEqual(try d.cli(["key", "delete", "acme", try XCTUnwrap(gone)]).status, 0)
+        let client = try d.json(try d.cli(["client", "generate", "acme", "--json"]).out)
+        let id = try XCTUnwrap(client["client_id"]?.stringValue), secret = try XCTUnwrap(client["client_secret"]?.stringValue)
+        let token = try runProgram("/usr/bin/curl", ["-s", "--unix-socket", d.serviceSocket, "-u", "\(id):\(secret)",
+                                                     "-d", "grant_type=client_credentials", "http://keygate/oauth/token"])
+        let access = try XCTUnwrap(try d.json(token.out)["access_token"]?.stringValue)
+        XCTAssertEqual(d.stop(SIGKILL), 9)
+        try d.start()
+        func valid(_ s: String) throws -> JSON? { try d.json(try d.curl("POST", "/v1/verify", body: #"{"key":"\#(s)"}"#).body)["valid"] }
+        XCTAssertEqual(try valid(secrets[0]), false, "the delete was acknowledged")
+        XCTAssertEqual(try valid(secrets[1]), true)
+        XCTAssertEqual(try valid(secrets[2]), true)
+        XCTAssertEqual(try valid(access), true, "the token was acknowledged")
+        XCTAssertEqual(d.stop(), 0)
+    }
+
     func testSocketModes() throws {
         let d = try DaemonUnderTest(yaml: "")
         try d.writeConfig("")

@@ -80,6 +80,8 @@ def test_token_expires_from_the_second_it_expires(daemon):
     token = oauthlib_session(daemon, cid).fetch_token(TOKEN_URL, client_id=cid, client_secret=secret, headers=LOCAL)
     assert token["expires_in"] == 2
     assert daemon.verify(token["access_token"])["valid"] is True
+    time.sleep(1.2)  # at least one sweep ran with nothing to remove: it stays silent
+    assert "sweep removed" not in open(daemon.log).read()
     deadline = time.time() + 4
     while time.time() < deadline and daemon.verify(token["access_token"]).get("valid"):
         time.sleep(0.1)
