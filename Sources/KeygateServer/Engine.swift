@@ -144,11 +144,41 @@ public final class Engine: @unchecked Sendable {
                     continue
                 }
             }
-            for c in changes { if case .tokenIssued = c { tokensIssued += 1 } }
+            for c in changes {
+                if case .tokenIssued = c { tokensIssued += 1 }
+                audit(c)
+            }
             let answers = Array(zip(batch.map(\.promise), results))
             broadcast(changes).whenComplete { _ in
                 for (promise, result) in answers { promise.completeWith(result) }
             }
+        }
+    }
+
+    /// One log line per committed change to who may get in: ids, names and
+    /// accounts, never a secret or a digest. Token traffic is logged at debug.
+    private func audit(_ c: StateChange) {
+        switch c {
+        case .keyCreated(let k):
+            logger.info("key created", metadata: ["account": "\(k.account)", "key_id": "\(k.id)", "name": "\(k.name)",
+                                                  "allow_ips": "\(k.allowIPs.networks.isEmpty ? "any" : k.allowIPs.networks.map(\.description).joined(separator: ","))"])
+        case .keyUpdated(let k):
+            logger.info("key updated", metadata: ["account": "\(k.account)", "key_id": "\(k.id)", "name": "\(k.name)"])
+        case .keyDeleted(let id):
+            logger.info("key deleted", metadata: ["key_id": "\(id)"])
+        case .clientReplaced(let p, let retiresAt):
+            logger.info("client credentials generated", metadata: ["account": "\(p.account)", "client_id": "\(p.clientID)",
+                                                                   "previous_retires_at": "\(retiresAt.map(String.init) ?? "now")"])
+        case .clientDeleted(let account):
+            logger.info("client credentials deleted", metadata: ["account": "\(account)"])
+        case .tokensRevoked(let d):
+            logger.info("access tokens revoked", metadata: ["count": "\(d.count)"])
+        case .tokenIssued(let t):
+            logger.debug("access token issued", metadata: ["account": "\(t.account)", "client_id": "\(t.clientID)"])
+        case .tokensDropped(let d):
+            logger.debug("oldest access tokens dropped over max_live_per_client", metadata: ["count": "\(d.count)"])
+        case .purged:
+            break
         }
     }
 
