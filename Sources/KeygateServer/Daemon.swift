@@ -50,7 +50,7 @@ public final class Daemon: @unchecked Sendable {
         installSignals()
         let activated = try ActivatedSockets.fromEnvironment(environment)
         let store = try Store(path: config.storagePath)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: Int(environment["KEYGATE_THREADS"] ?? "") ?? max(1, System.coreCount))
         self.group = group
         var loops: [EventLoop] = []
         var it = group.makeIterator()
