@@ -329,7 +329,7 @@ public struct JSONWriter {
         case .null: raw("null")
         case .bool(let b): raw(b ? "true" : "false")
         case .int(let n): raw(String(n))
-        case .double(let d): raw(d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d))
+        case .double(let d): raw(d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) + ".0" : String(d))
         case .string(let s): JSONWriter.appendString(s, to: &bytes)
         case .array(let a):
             bytes.append(UInt8(ascii: "["))
