@@ -110,6 +110,29 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(try d.curl("GET", "/healthz").code, 200)
     }
 
+    /// Garbage of any shape on both sockets: every connection gets an answer or
+    /// is closed, and the daemon keeps serving.
+    func testGarbageOnTheSocketsNeverTakesTheDaemonDown() throws {
+        var state: UInt64 = 7
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        let starts = ["GET / HTTP/1.1\r\n", "POST /v1/verify HTTP/1.1\r\nContent-Length: 5\r\n\r\n", "\r\n\r\n", "", "GET /healthz HTTP/9.9\r\n\r\n",
+                      "POST /oauth/token HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]
+        for i in 0..<300 {
+            let s = try RawSocket(path: i % 3 == 0 ? d.adminSocket : d.serviceSocket)
+            var bytes = Array(starts[next(starts.count)].utf8)
+            for _ in 0..<next(600) { bytes.append(UInt8(next(256))) }
+            s.send(bytes)
+            shutdown(s.fd, Int32(SHUT_WR))
+            _ = s.isClosedByPeer()
+        }
+        XCTAssertEqual(try d.curl("GET", "/healthz").code, 200)
+        XCTAssertTrue(d.process!.isRunning)
+        XCTAssertEqual(try d.cli(["status"]).status, 0)
+    }
+
     func testKeepAliveAndPipelining() throws {
         let s = try RawSocket(path: d.serviceSocket)
         let verify = #"{"key":"kg_nope"}"#
