@@ -84,6 +84,8 @@ install-files:
 
 # Removes what install added; keeps /etc/keygate and /var/lib/keygate.
 uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl disable --now keygated.service keygated.socket keygated-admin.socket 2>/dev/null || true; fi
 	rm -f $(DESTDIR)$(BINDIR)/keygated $(DESTDIR)$(BINDIR)/keygate
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	rm -f $(DESTDIR)$(LIBDIR)/sysusers.d/keygate.conf $(DESTDIR)$(LIBDIR)/tmpfiles.d/keygate.conf

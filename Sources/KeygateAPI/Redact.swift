@@ -18,8 +18,5 @@ public enum Redact {
         return joined.count > max ? String(joined.prefix(max)) + "…" : joined
     }
 
-    public static func looksSecret<S: StringProtocol>(_ s: S) -> Bool {
-        let lower = s.lowercased()
-        return lower.contains("kg_") || lower.contains("kgs_") || lower.contains("kgat_") || lower.contains("kg%5f") || lower.contains("kgs%5f") || lower.contains("kgat%5f")
-    }
+    public static func looksSecret<S: StringProtocol>(_ s: S) -> Bool { SecretFormat.mightContainSecret(s) }
 }

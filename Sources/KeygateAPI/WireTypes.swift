@@ -149,7 +149,9 @@ public struct RequestFields {
             guard let s = item.stringValue else { throw APIError.invalidRequest("\(what): '\(k)' entries must be strings, got \(item.typeName)") }
             switch IPNetwork.parse(s) {
             case .success(let n): if !nets.contains(n) { nets.append(n) }
-            case .failure(let e): throw APIError.invalidRequest("\(what): \(k): \(e)")
+            case .failure(let e):
+                if Redact.looksSecret(s) { throw APIError.invalidRequest("\(what): \(k): an entry looks like a Keygate secret, not an address") }
+                throw APIError.invalidRequest("\(what): \(k): \(e)")
             }
         }
         return nets.isEmpty ? .any : .only(nets)
@@ -179,6 +181,9 @@ public enum KeyName {
         }
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw APIError.invalidRequest("\(what): 'name' must not contain control characters")
+        }
+        if SecretFormat.mightContainSecret(trimmed) {
+            throw APIError.invalidRequest("\(what): 'name' looks like a Keygate secret; a name is shown in lists and logs, so it is refused")
         }
         return trimmed
     }

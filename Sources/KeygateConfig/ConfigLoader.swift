@@ -35,7 +35,13 @@ public struct NameResolver: Sendable {
         members: { gid in
             var grp = group(), result: UnsafeMutablePointer<group>? = nil
             var buf = [CChar](repeating: 0, count: 65536)
-            guard getgrgid_r(gid, &grp, &buf, buf.count, &result) == 0, result != nil, var mem = grp.gr_mem else { return [] }
+            // A large group does not fit the first buffer: grow it rather than lose its members.
+            var rc = getgrgid_r(gid, &grp, &buf, buf.count, &result)
+            while rc == ERANGE && buf.count < 64 << 20 {
+                buf = [CChar](repeating: 0, count: buf.count * 4)
+                rc = getgrgid_r(gid, &grp, &buf, buf.count, &result)
+            }
+            guard rc == 0, result != nil, var mem = grp.gr_mem else { return [] }
             var uids: [UInt32] = []
             while let name = mem.pointee {
                 var pwd = passwd(), pres: UnsafeMutablePointer<passwd>? = nil

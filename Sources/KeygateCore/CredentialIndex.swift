@@ -13,8 +13,23 @@ public enum StateChange: Sendable {
     /// Forget tokens altogether (the oldest beyond `max_live_per_client`), so a
     /// client that asks in a loop holds at most that many.
     case tokensDropped([SecretDigest])
-    /// Drop expired keys and tokens and retired pairs (the sweep).
-    case purged(at: Timestamp)
+    /// Drop what the sweep found expired. The writer lists it once, so that no
+    /// event loop has to scan its whole copy.
+    case purged(Expired)
+}
+
+/// What a sweep at `at` removes: expired tokens and keys, pairs past their grace.
+public struct Expired: Sendable, Equatable {
+    public var at: Timestamp
+    public var tokens: [SecretDigest]
+    public var clients: [String]
+    public var keys: [String]
+
+    public init(at: Timestamp, tokens: [SecretDigest] = [], clients: [String] = [], keys: [String] = []) {
+        self.at = at; self.tokens = tokens; self.clients = clients; self.keys = keys
+    }
+
+    public var count: Int { tokens.count + clients.count + keys.count }
 }
 
 /// All credentials, indexed for verification and for the admin API. Pure data:
@@ -29,6 +44,8 @@ public struct CredentialIndex: Sendable {
     public private(set) var tokensByDigest: [SecretDigest: AccessToken] = [:]
     /// Live (unrevoked) token digests per client id in issue order.
     public private(set) var liveTokensByClient: [String: [SecretDigest]] = [:]
+    /// Every token digest per client id, revoked ones included.
+    private var allTokensByClient: [String: Set<SecretDigest>] = [:]
 
     public init() {}
 
@@ -121,29 +138,30 @@ public struct CredentialIndex: Sendable {
                 liveTokensByClient[t.clientID]?.removeAll { $0 == d }
             }
         case .tokensDropped(let digests):
-            for d in digests {
-                guard let t = tokensByDigest.removeValue(forKey: d) else { continue }
-                liveTokensByClient[t.clientID]?.removeAll { $0 == d }
-            }
-        case .purged(let now):
-            // Collect first, then remove: removing while iterating would copy the dictionary.
-            let e = expired(at: now)
+            for d in digests { forgetToken(d) }
+        case .purged(let e):
             for cid in e.clients { removeClient(cid) }
-            for d in e.tokens {
-                guard let t = tokensByDigest.removeValue(forKey: d) else { continue }
-                if !t.revoked { liveTokensByClient[t.clientID]?.removeAll { $0 == d } }
-            }
+            for d in e.tokens { forgetToken(d) }
             for id in e.keys { apply(.keyDeleted(id: id)) }
-            let empty = liveTokensByClient.filter { $0.value.isEmpty }.map(\.key)
-            for cid in empty { liveTokensByClient[cid] = nil }
         }
     }
 
+    private mutating func forgetToken(_ d: SecretDigest) {
+        guard let t = tokensByDigest.removeValue(forKey: d) else { return }
+        if !t.revoked {
+            liveTokensByClient[t.clientID]?.removeAll { $0 == d }
+            if liveTokensByClient[t.clientID]?.isEmpty == true { liveTokensByClient[t.clientID] = nil }
+        }
+        allTokensByClient[t.clientID]?.remove(d)
+        if allTokensByClient[t.clientID]?.isEmpty == true { allTokensByClient[t.clientID] = nil }
+    }
+
     /// What a sweep at `now` removes: expired tokens and keys, pairs past their grace.
-    public func expired(at now: Timestamp) -> (tokens: [SecretDigest], clients: [String], keys: [String]) {
-        (tokensByDigest.values.filter { $0.expiresAt <= now }.map(\.digest),
-         clientsByID.values.filter { $0.isRetired(at: now) }.map(\.clientID),
-         keysByDigest.values.filter { $0.isExpired(at: now) }.map(\.id))
+    public func expired(at now: Timestamp) -> Expired {
+        Expired(at: now,
+                tokens: tokensByDigest.values.filter { $0.expiresAt <= now }.map(\.digest),
+                clients: clientsByID.values.filter { $0.isRetired(at: now) }.map(\.clientID),
+                keys: keysByDigest.values.filter { $0.isExpired(at: now) }.map(\.id))
     }
 
     private mutating func insertKey(_ k: APIKey) {
@@ -157,17 +175,18 @@ public struct CredentialIndex: Sendable {
         if c.retiresAt == nil { currentClientByAccount[c.account] = c.clientID }
     }
 
-    /// A pair leaves with every token it issued: they stop working with it.
+    /// A pair leaves and every token it issued stops working with it: they stay
+    /// known as revoked (verification says REVOKED) until they expire.
     private mutating func removeClient(_ cid: String) {
         guard let pair = clientsByID.removeValue(forKey: cid) else { return }
         if currentClientByAccount[pair.account] == cid { currentClientByAccount[pair.account] = nil }
         liveTokensByClient[cid] = nil
-        let doomed = tokensByDigest.filter { $0.value.clientID == cid }.map(\.key)
-        for d in doomed { tokensByDigest[d] = nil }
+        for d in allTokensByClient[cid] ?? [] { tokensByDigest[d]?.revoked = true }
     }
 
     private mutating func insertToken(_ t: AccessToken) {
         tokensByDigest[t.digest] = t
+        allTokensByClient[t.clientID, default: []].insert(t.digest)
         if !t.revoked { liveTokensByClient[t.clientID, default: []].append(t.digest) }
     }
 }

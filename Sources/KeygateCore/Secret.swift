@@ -175,6 +175,14 @@ public enum SecretFormat {
         classify(Array(secret.utf8))
     }
 
+    /// Whether text holds anything that could be a Keygate secret or part of
+    /// one: such text is never echoed, stored as a name, or logged.
+    public static func mightContainSecret<S: StringProtocol>(_ s: S) -> Bool {
+        let lower = s.lowercased()
+        return lower.contains("kg_") || lower.contains("kgs_") || lower.contains("kgat_")
+            || lower.contains("kg%5f") || lower.contains("kgs%5f") || lower.contains("kgat%5f")
+    }
+
     /// What lists show of a secret: its first 8 characters, never more.
     public static func hint(_ secret: String) -> String { String(secret.prefix(8)) }
 }
@@ -192,11 +200,13 @@ public enum Identifier {
     }
 }
 
-/// Account names: 1-64 characters from [A-Za-z0-9._@-] (SPEC section 1).
+/// Account names: 1-64 characters from [A-Za-z0-9._@-] (SPEC section 1), and
+/// nothing that looks like a secret (a key pasted in the wrong argument must
+/// not become a stored, listed, logged name).
 public enum AccountName {
     public static func isValid<S: StringProtocol>(_ s: S) -> Bool {
         let u = s.utf8
-        guard (1...64).contains(u.count) else { return false }
+        guard (1...64).contains(u.count), !SecretFormat.mightContainSecret(s) else { return false }
         return u.allSatisfy { Base62.isDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "-") }
     }
 }

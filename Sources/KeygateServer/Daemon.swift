@@ -31,6 +31,7 @@ public final class Daemon: @unchecked Sendable {
     /// Confined to `control`: start-up has finished; a stop signal that came earlier waits here.
     private var ready = false
     private var pendingStop: Int32? = nil
+    private var pendingReload = false
 
     public init(config: KeygateConfiguration, logger: Logger, clock: Clock = .system,
                 environment: [String: String], usageInterval: Int = 5) {
@@ -50,13 +51,14 @@ public final class Daemon: @unchecked Sendable {
         installSignals()
         let activated = try ActivatedSockets.fromEnvironment(environment)
         let store = try Store(path: config.storagePath)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: Int(environment["KEYGATE_THREADS"] ?? "") ?? max(1, System.coreCount))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(64, Int(environment["KEYGATE_THREADS"] ?? "") ?? System.coreCount)))
         self.group = group
         var loops: [EventLoop] = []
         var it = group.makeIterator()
         while let l = it.next() { loops.append(l) }
         do {
             let engine = try Engine(config: config, store: store, loops: loops, clock: clock, logger: logger)
+            engine.notifier = notifier
             self.engine = engine
             let uid = getuid()
             try listen(SocketSpec(name: "service", path: config.listen.serviceSocket, mode: config.listen.serviceMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
@@ -80,7 +82,7 @@ public final class Daemon: @unchecked Sendable {
         notifier.send("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(getpid())")
         control.async {
             self.ready = true
-            if let sig = self.pendingStop { self.shutdown(signal: sig) }
+            if let sig = self.pendingStop { self.shutdown(signal: sig) } else if self.pendingReload { self.reloadFromSignal() }
         }
         stopped.wait()
     }
@@ -129,25 +131,28 @@ public final class Daemon: @unchecked Sendable {
            environment["WATCHDOG_PID"].flatMap(Int32.init).map({ $0 == getpid() }) ?? true {
             let dog = DispatchSource.makeTimerSource(queue: control)
             dog.schedule(deadline: .now(), repeating: .microseconds(usec / 2), leeway: .milliseconds(100))
-            dog.setEventHandler { [weak self] in self?.notifier.send("WATCHDOG=1") }
+            // Only when every event loop and the writer answer: a stuck daemon gets restarted.
+            dog.setEventHandler { [weak self] in
+                guard let self, let engine = self.engine else { return }
+                engine.ping().whenSuccess { self.notifier.send("WATCHDOG=1") }
+            }
             dog.resume()
             sources.append(dog)
         }
     }
 
     func statusLine() -> String {
-        guard let engine, let group else { return "starting" }
-        guard let s = try? engine.status(on: group.next()).wait() else { return "running" }
-        return "\(s.accounts) accounts, \(s.keys) keys, \(s.clients) clients, \(s.liveTokens) live tokens"
+        guard let engine else { return "starting" }
+        return engine.queue.sync { engine.statusLine() }
     }
 
+    /// SIGHUP: the engine reloads and tells systemd (RELOADING=1, READY=1), as
+    /// for every other way of asking. A SIGHUP during start-up waits for it.
     private func reloadFromSignal() {
-        guard ready, let engine, let group, !stopping else { return }
+        guard ready else { pendingReload = true; return }
+        guard let engine, let group, !stopping else { return }
         logger.info("SIGHUP: reloading the configuration")
-        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
-        let outcome = try? engine.reload(on: group.next()).wait()
-        let note = outcome.map { $0.errors.isEmpty ? "reloaded" : "reload refused (\($0.errors.count) errors)" } ?? "reload failed"
-        notifier.send("READY=1\nSTATUS=\(statusLine()); \(note)")
+        _ = try? engine.reload(on: group.next()).wait()
     }
 
     /// Stop accepting, let requests in flight finish, flush state, exit 0.

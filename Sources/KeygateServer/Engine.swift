@@ -317,9 +317,22 @@ public final class Engine: @unchecked Sendable {
 
     /// Builds the new configuration beside the running one and swaps it into
     /// every replica at once; on any error the running one stays.
+    /// Told about every reload, whichever way it was asked for (SIGHUP,
+    /// `keygate reload`, POST /v1/reload): RELOADING=1 before, READY=1 after.
+    /// Set once by the daemon before anything runs.
+    var notifier: SystemdNotifier?
+
+    /// A one-line summary for systemd's STATUS=. Runs on `queue`.
+    func statusLine() -> String {
+        let now = clock.now()
+        let live = master.tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+        return "\(master.accounts.count) accounts, \(master.keyCount) keys, \(master.currentClientByAccount.count) clients, \(live) live tokens"
+    }
+
     public func reload(on loop: EventLoop) -> EventLoopFuture<ReloadOutcome> {
         let promise = loop.makePromise(of: ReloadOutcome.self)
         queue.async {
+            self.notifier?.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
             let path = self.config.path
             switch ConfigLoader.load(path: path) {
             case .failure(let errs):
@@ -327,6 +340,7 @@ public final class Engine: @unchecked Sendable {
                 let lines = errs.diagnostics.map(\.description)
                 self.logger.error("reload refused; the running configuration stays", metadata: ["errors": "\(lines.count)"])
                 for l in lines { self.logger.error("\(l)") }
+                self.notifier?.send("READY=1\nSTATUS=\(self.statusLine()); reload refused (\(lines.count) errors)")
                 promise.succeed(ReloadOutcome(errors: lines, restartRequired: [], digest: self.config.digest))
             case .success(var new):
                 let restart = new.restartOnlyChanges(from: self.config)
@@ -342,6 +356,7 @@ public final class Engine: @unchecked Sendable {
                     var meta: Logger.Metadata = ["digest": "\(new.digest.prefix(12))"]
                     if !restart.isEmpty { meta["takes_effect_at_restart"] = "\(restart.joined(separator: ","))" }
                     self.logger.info("configuration reloaded", metadata: meta)
+                    self.queue.async { self.notifier?.send("READY=1\nSTATUS=\(self.statusLine()); reloaded") }
                     promise.succeed(ReloadOutcome(errors: [], restartRequired: restart, digest: new.digest))
                 }
             }
@@ -394,10 +409,10 @@ public final class Engine: @unchecked Sendable {
     /// one transaction; logs only when it removed something. Runs on `queue`.
     @discardableResult
     func purgeExpired() -> Int {
-        let now = clock.now()
-        let n = TokenRules.expiredCount(index: master, now: now)
+        let expired = master.expired(at: clock.now())
+        let n = expired.count
         guard n > 0 else { return 0 }
-        let change = StateChange.purged(at: now)
+        let change = StateChange.purged(expired)
         do {
             try store.commit([change])
         } catch {
@@ -442,6 +457,15 @@ public final class Engine: @unchecked Sendable {
             try? store.commit([], usage: Array(dirtyUsage.values))
             dirtyUsage = [:]
         }
+    }
+
+    /// Completes once every event loop and the writer have run a task: proof of
+    /// life for the systemd watchdog.
+    func ping() -> EventLoopFuture<Void> {
+        let loop = replicas[0].loop
+        let promise = loop.makePromise(of: Void.self)
+        queue.async { promise.succeed(()) }
+        return EventLoopFuture.andAllSucceed(replicas.map { $0.loop.submit {} } + [promise.futureResult], on: loop)
     }
 
     /// Final flush at shutdown: pending usage reaches the disk.

@@ -85,7 +85,7 @@ struct OAuthResponder {
     /// The caller's address from the configured header (set by nginx or the local service).
     func callerAddress(_ req: Request, _ ctx: ResponderContext) throws -> IPAddress? {
         let name = ctx.replica.config.verify.ipHeader
-        guard let text = req.head.headers.first(name: name) else { return nil }
+        guard let text = req.head.headers.first(name: name), !AddressHeader.isNoAddress(text) else { return nil }
         guard let ip = IPAddress(text.trimmingCharacters(in: " ")) else {
             throw APIError.invalidRequest("\(name) is not an IPv4 or IPv6 address: '\(Redact.echo(text, max: 45))'")
         }
@@ -102,16 +102,19 @@ struct OAuthResponder {
         do {
             let params = try form(req)
             let caller = (try? callerAddress(req, ctx)) ?? nil
-            if let ip = caller, limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
-                return .now(.error(APIError(429, "slow_down", "too many failed client authentications from this address; try again within a minute"),
-                                   allocator: ctx.allocator, extraHeaders: Self.noStore + [("Retry-After", "60")]))
-            }
             let pair: ClientPair
             do {
                 pair = try authenticate(req, params, ctx, now: now)
             } catch let f as ClientAuthFailure {
                 basic = f.basic
-                if f.error.code == "invalid_client", let ip = caller { limiter.recordFailure(ip, now: now) }
+                // Past the limit a failed login gets 429 and no hint; a correct one still passes.
+                if f.error.code == "invalid_client", let ip = caller {
+                    if limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
+                        return .now(.error(APIError(429, "slow_down", "too many failed client authentications from this address; try again within a minute"),
+                                           allocator: ctx.allocator, extraHeaders: Self.noStore + [("Retry-After", "60")]))
+                    }
+                    limiter.recordFailure(ip, now: now)
+                }
                 throw f.error
             }
             basic = req.head.headers.contains(name: "authorization")

@@ -36,7 +36,6 @@ public final class Replica: @unchecked Sendable {
         if case .apiKey(let key, _) = verdict {
             usage[key.id] = (now, ipText)
         }
-        stats.verifications[LoopStats.outcomeIndex(verdict)] += 1
         return verdict
     }
 

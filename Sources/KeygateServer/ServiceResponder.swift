@@ -21,16 +21,22 @@ struct ServiceResponder: Responder {
         self.oauth = OAuthResponder(engine: engine, clock: clock, limiter: limiter)
     }
 
-    /// The verdict for a credential from `ip`, counting failures per address.
+    /// The verdict for a credential from `ip`. Failed checks are counted per
+    /// address; past `verify.failures_per_ip` in a minute a failed check is
+    /// answered RATE_LIMITED, which tells a guesser nothing. A valid credential
+    /// always passes (callers behind one NAT or proxy address are not locked
+    /// out by someone else's stale key), and never touches the shared table.
     @inline(__always)
     func check(_ secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, ipText: String?, now: Timestamp, _ ctx: ResponderContext) -> Verdict {
-        let limit = ctx.replica.config.verify.failuresPerIP
-        if let ip, limiter.isLimited(ip, limit: limit, now: now) {
-            ctx.replica.stats.verifications[LoopStats.outcomeIndex(.refused(.rateLimited))] += 1
-            return .refused(.rateLimited)
+        var v = ctx.replica.verify(secret: secret, ip: ip, ipText: ipText, now: now)
+        if case .refused = v, let ip {
+            if limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {
+                v = .refused(.rateLimited)
+            } else {
+                limiter.recordFailure(ip, now: now)
+            }
         }
-        let v = ctx.replica.verify(secret: secret, ip: ip, ipText: ipText, now: now)
-        if case .refused = v, let ip { limiter.recordFailure(ip, now: now) }
+        ctx.replica.stats.verifications[LoopStats.outcomeIndex(v)] += 1
         return v
     }
 
@@ -143,7 +149,7 @@ extension ServiceResponder {
         }
         var ip: IPAddress? = nil
         var ipText: String? = nil
-        if let t = req.head.headers.first(name: ctx.replica.config.verify.ipHeader) {
+        if let t = req.head.headers.first(name: ctx.replica.config.verify.ipHeader), !AddressHeader.isNoAddress(t) {
             guard let a = IPAddress(t) else {
                 return .error(.invalidRequest("\(ctx.replica.config.verify.ipHeader) is not an IPv4 or IPv6 address: '\(Redact.echo(t, max: 45))'"), allocator: ctx.allocator)
             }
@@ -172,6 +178,12 @@ extension ServiceResponder {
             return r
         }
     }
+}
+
+enum AddressHeader {
+    /// nginx sets `$remote_addr` to "unix:" for a client on a Unix socket: that
+    /// is a caller without an address, not a malformed request.
+    static func isNoAddress(_ value: String) -> Bool { value.isEmpty || value == "unix:" }
 }
 
 enum VerdictWriter {

@@ -183,7 +183,8 @@ public final class Store: @unchecked Sendable {
             for d in digests {
                 try db.execute(sql: "UPDATE access_tokens SET revoked = 1 WHERE digest = ?", arguments: [Data(d.bytes)])
             }
-        case .purged(let now):
+        case .purged(let e):
+            let now = e.at
             try db.execute(sql: "DELETE FROM clients WHERE retires_at IS NOT NULL AND retires_at <= ?", arguments: [now])
             try db.execute(sql: "DELETE FROM access_tokens WHERE expires_at <= ?", arguments: [now])
             try db.execute(sql: "DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])

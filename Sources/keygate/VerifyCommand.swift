@@ -4,7 +4,7 @@ import KeygateAPI
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Check a key or access token over the service socket (exit 0 valid, 1 invalid).",
-        discussion: "Give - as SECRET to read it from standard input, which keeps it out of the process list and shell history.")
+        discussion: "Prefer - as SECRET and the secret on standard input: a command-line argument shows in `ps`, shell history and sudo's log.")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The API key or access token, or - for standard input.") var secret: String

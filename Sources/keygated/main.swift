@@ -56,6 +56,9 @@ struct Keygated: ParsableCommand {
         var env: [String: String] = [:]
         for (k, v) in ProcessEnvironment.all() { env[k] = v }
         for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { unsetenv(k) }
+        // Secrets pass through this process's memory: it never goes to disk as a core dump.
+        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
         let daemon = Daemon(config: cfg, logger: logger, environment: env)
         do {
             try daemon.run()

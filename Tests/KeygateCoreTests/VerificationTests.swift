@@ -98,7 +98,7 @@ final class VerificationTests: XCTestCase {
                          "an expired key waiting for the sweep does not hold a place")
         XCTAssertEqual(TokenRules.expiredCount(index: index, now: t0 + 10), 1)
         XCTAssertEqual(code(decide(old, at: t0 + 10)), "EXPIRED")
-        index.apply(.purged(at: t0 + 10))
+        index.apply(.purged(index.expired(at: t0 + 10)))
         XCTAssertNil(index.key(id: oldKey.id))
         XCTAssertEqual(index.keyCount(account: "acme"), 1)
         XCTAssertEqual(code(decide(old, at: t0 + 10)), "UNKNOWN")
@@ -145,7 +145,7 @@ final class VerificationTests: XCTestCase {
         XCTAssertEqual(code(decide(secret, at: t0 + 3600)), "EXPIRED")
         index.apply(.tokensRevoked([token.digest]))
         XCTAssertEqual(code(decide(secret, at: t0 + 1)), "REVOKED")
-        index.apply(.purged(at: t0 + 3600))
+        index.apply(.purged(index.expired(at: t0 + 3600)))
         XCTAssertEqual(code(decide(secret, at: t0 + 1)), "UNKNOWN")
         XCTAssertTrue(index.tokensByDigest.isEmpty)
     }
@@ -161,7 +161,15 @@ final class VerificationTests: XCTestCase {
         XCTAssertEqual(code(decide(secret, at: t0 + 60)), "REVOKED", "grace over")
         XCTAssertEqual(index.currentClient(account: "acme")?.clientID, new.clientID)
         let newer = ClientPair(clientID: Identifier.clientID(), account: "acme", secretDigest: SecretDigest(of: Array("c".utf8)), allowIPs: .any, createdAt: t0 + 2)
+        let newSecret = SecretFormat.generate(.accessToken)
+        index.apply(.tokenIssued(AccessToken(digest: SecretDigest(of: Array(newSecret.utf8)), clientID: new.clientID, account: "acme", scope: nil, issuedAt: t0 + 1, expiresAt: t0 + 3600)))
+        XCTAssertEqual(code(decide(newSecret, at: t0 + 2)), "valid-token")
         index.apply(.clientReplaced(newer, previousRetiresAt: nil))
         XCTAssertNil(index.clientsByID[new.clientID])
+        XCTAssertEqual(code(decide(newSecret, at: t0 + 2)), "REVOKED", "a replaced pair's tokens are refused as revoked")
+        // The sweep forgets them once they expire.
+        index.apply(.purged(index.expired(at: t0 + 3600)))
+        XCTAssertEqual(code(decide(newSecret, at: t0 + 2)), "UNKNOWN")
+        XCTAssertTrue(index.tokensByDigest.isEmpty)
     }
 }

@@ -65,7 +65,7 @@ final class StoreTests: XCTestCase {
         let dead = AccessToken(digest: SecretDigest(of: Array("d".utf8)), clientID: b.clientID, account: "acme", scope: nil, issuedAt: 2, expiresAt: 50)
         try store.commit([.clientReplaced(a, previousRetiresAt: nil), .clientReplaced(b, previousRetiresAt: 60), .tokenIssued(live), .tokenIssued(dead)])
         XCTAssertEqual(Set(try store.loadAll().clients.map(\.clientID)), [a.clientID, b.clientID])
-        try store.commit([.purged(at: 100)])
+        try store.commit([.purged(Expired(at: 100))])
         let snap = try store.loadAll()
         XCTAssertEqual(snap.clients.map(\.clientID), [b.clientID])
         XCTAssertEqual(snap.tokens, [live])

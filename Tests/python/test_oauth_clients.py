@@ -315,3 +315,55 @@ def test_generate_client_with_an_empty_body(daemon):
     assert r.headers["Cache-Control"] == "no-store"
     r = daemon.session(daemon.admin).post("http://keygate/v1/accounts/acme/client", json={"grace": "soon"})
     assert r.status_code == 400 and "grace" in r.json()["error_description"]
+
+
+def test_expiry_does_not_wait_for_the_sweep():
+    from conftest import Keygated
+    d = Keygated("tokens:\n  sweep_interval: 1d\npolicies:\n  default:\n    token_ttl: 2s\n")
+    try:
+        d.start()
+        cid, secret = d.new_client("acme")
+        r = d.session().post(TOKEN_URL, data={"grant_type": "client_credentials"}, auth=(cid, secret))
+        token = r.json()["access_token"]
+        issued = time.time()
+        assert d.verify(token)["valid"] is True
+        time.sleep(max(0, issued + 2.05 - time.time()) + 1)
+        assert d.verify(token) == {"valid": False, "code": "EXPIRED"}, "refused from the second it expires; no sweep has run"
+        assert d.introspect(token) == {"active": False}
+        assert sqlite3.connect(d.db).execute("SELECT count(*) FROM access_tokens").fetchone()[0] == 1, "the row waits for the sweep"
+    finally:
+        d.cleanup()
+
+
+def test_failed_logins_past_the_limit_get_429_but_the_right_secret_passes(daemon):
+    cid, secret = daemon.new_client("acme")
+    s = daemon.session()
+    wrong = {"grant_type": "client_credentials", "client_id": cid, "client_secret": "kgs_nope"}
+    for _ in range(20):
+        assert s.post(TOKEN_URL, data=wrong, headers={"X-Real-IP": "198.51.100.9"}).status_code == 401
+    r = s.post(TOKEN_URL, data=wrong, headers={"X-Real-IP": "198.51.100.9"})
+    assert r.status_code == 429 and r.json()["error"] == "slow_down"
+    ok = s.post(TOKEN_URL, data={"grant_type": "client_credentials"}, auth=(cid, secret), headers={"X-Real-IP": "198.51.100.9"})
+    assert ok.status_code == 200
+    # verify: failures past the limit answer RATE_LIMITED, a valid credential still passes.
+    for _ in range(25):
+        daemon.verify("kg_guess", ip="203.0.113.50")
+    assert daemon.verify("kg_guess", ip="203.0.113.50") == {"valid": False, "code": "RATE_LIMITED"}
+    assert daemon.verify(ok.json()["access_token"], ip="203.0.113.50")["valid"] is True
+
+
+def test_head_answers_have_no_body_and_keep_the_connection_in_step(daemon):
+    import socket as pysocket
+    s = pysocket.socket(pysocket.AF_UNIX)
+    s.connect(daemon.service)
+    s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nHEAD /v1/auth HTTP/1.1\r\nHost: x\r\nX-API-Key: kg_x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    parts = data.split(b"HTTP/1.1 ")
+    assert [p[:3] for p in parts[1:]] == [b"200", b"401", b"200"]
+    assert data.endswith(b'\r\n\r\n{"status":"ok"}')
+    assert data.count(b"{") == 1, "only the GET carries a body"

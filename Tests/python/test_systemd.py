@@ -65,6 +65,15 @@ def test_notify_messages_arrive_in_order():
         assert 0 < now_usec - usec < 10_000_000
         again, between = next_message(ns, "READY=1")
         assert "reloaded" in again
+        # The same around `keygate reload` (what ExecReload= runs) and a refused reload.
+        env_cli = dict(os.environ, KEYGATE_ADMIN_SOCKET=d.admin)
+        assert subprocess.run([KEYGATE, "reload"], env=env_cli, capture_output=True).returncode == 0
+        next_message(ns, "RELOADING=1")
+        assert "reloaded" in next_message(ns, "READY=1")[0]
+        open(d.config, "a").write("bogus: 1\n")
+        assert subprocess.run([KEYGATE, "reload"], env=env_cli, capture_output=True).returncode == 1
+        next_message(ns, "RELOADING=1")
+        assert "reload refused (1 errors)" in next_message(ns, "READY=1")[0]
         # SIGTERM: STOPPING=1, then exit 0.
         d.proc.send_signal(signal.SIGTERM)
         next_message(ns, "STOPPING=1")
