@@ -50,6 +50,8 @@ public final class Daemon: @unchecked Sendable {
         // daemon as soon as it is up rather than being lost.
         installSignals()
         let activated = try ActivatedSockets.fromEnvironment(environment)
+        // A second daemon on the same paths stops here, before it opens the database.
+        for spec in socketSpecs where activated.byName[spec.name] == nil { try Listener.prepare(spec) }
         let store = try Store(path: config.storagePath)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(64, Int(environment["KEYGATE_THREADS"] ?? "") ?? System.coreCount)))
         self.group = group
@@ -61,10 +63,10 @@ public final class Daemon: @unchecked Sendable {
             engine.notifier = notifier
             self.engine = engine
             let uid = getuid()
-            try listen(SocketSpec(name: "service", path: config.listen.serviceSocket, mode: config.listen.serviceMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
-                       responder: ServiceResponder(engine: engine, clock: clock, daemonUID: uid, limiter: FailureLimiter()), engine: engine, group: group, activated: activated)
-            try listen(SocketSpec(name: "admin", path: config.listen.adminSocket, mode: config.listen.adminMode, gid: config.listen.groupName.map { _ in config.listen.groupID }),
-                       responder: AdminResponder(engine: engine, clock: clock, daemonUID: uid), engine: engine, group: group, activated: activated)
+            try listen(socketSpecs[0], responder: ServiceResponder(engine: engine, clock: clock, daemonUID: uid, limiter: FailureLimiter()),
+                       engine: engine, group: group, activated: activated)
+            try listen(socketSpecs[1], responder: AdminResponder(engine: engine, clock: clock, daemonUID: uid),
+                       engine: engine, group: group, activated: activated)
         } catch {
             for s in servers {
                 try? s.channel.close().wait()
@@ -85,6 +87,12 @@ public final class Daemon: @unchecked Sendable {
             if let sig = self.pendingStop { self.shutdown(signal: sig) } else if self.pendingReload { self.reloadFromSignal() }
         }
         stopped.wait()
+    }
+
+    private var socketSpecs: [SocketSpec] {
+        let gid = config.listen.groupName.map { _ in config.listen.groupID }
+        return [SocketSpec(name: "service", path: config.listen.serviceSocket, mode: config.listen.serviceMode, gid: gid),
+                SocketSpec(name: "admin", path: config.listen.adminSocket, mode: config.listen.adminMode, gid: gid)]
     }
 
     private func listen(_ spec: SocketSpec, responder: Responder, engine: Engine, group: EventLoopGroup, activated: ActivatedSockets) throws {

@@ -81,8 +81,12 @@ enum Listener {
         }
         if let slash = spec.path.lastIndex(of: "/"), slash != spec.path.startIndex {
             let dir = String(spec.path[..<slash])
-            if stat(dir, &st) != 0 && mkdir(dir, 0o755) != 0 && errno != EEXIST {
-                throw SystemError("cannot create the socket directory \(dir)", errno: errno)
+            if stat(dir, &st) != 0 {
+                if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+                    throw SystemError("cannot create the socket directory \(dir)", errno: errno)
+                }
+                // Reachable by the peers the socket modes admit, whatever the umask.
+                chmod(dir, 0o755)
             }
         }
     }

@@ -18,8 +18,8 @@ struct GlobalOptions: ParsableArguments {
     var adminPath: String { adminSocket ?? Env.get("KEYGATE_ADMIN_SOCKET") ?? "/run/keygate/admin.sock" }
     var servicePath: String { serviceSocket ?? Env.get("KEYGATE_SOCKET") ?? "/run/keygate/keygate.sock" }
 
-    var admin: Daemon { Daemon(client: UnixHTTPClient(path: adminPath)) }
-    var service: Daemon { Daemon(client: UnixHTTPClient(path: servicePath)) }
+    var admin: Daemon { Daemon(client: UnixHTTPClient(path: adminPath), json: json) }
+    var service: Daemon { Daemon(client: UnixHTTPClient(path: servicePath), json: json) }
 }
 
 enum Env {
@@ -40,6 +40,8 @@ enum Exit {
 /// into messages an operator can act on and the right exit code.
 struct Daemon {
     let client: UnixHTTPClient
+    /// With --json, an error answer's JSON goes to standard output too.
+    var json = false
 
     func call(_ method: String, _ path: String, body: JSON? = nil, headers: [(String, String)] = [], expect: Set<Int> = [200]) throws -> (HTTPReply, JSON?) {
         let reply: HTTPReply
@@ -53,6 +55,7 @@ struct Daemon {
         }
         let json = reply.body.isEmpty ? nil : try? reply.json()
         guard expect.contains(reply.status) else {
+            if self.json, let j = json { Console.printJSON(j) }
             if let j = json, let e = APIError(json: j, status: reply.status) {
                 Console.error("keygate: \(e.message)")
                 for line in e.extra["errors"]?.arrayValue?.compactMap(\.stringValue) ?? [] { Console.error("  \(line)") }

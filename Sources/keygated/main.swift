@@ -26,7 +26,10 @@ struct Keygated: ParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() throws {
-        let path = ConfigLoader.resolvePath(config)
+        // Everything keygated creates (database, WAL, socket directories) is private
+        // unless it says otherwise; socket files get their configured modes explicitly.
+        umask(0o077)
+        let path = Self.absolute(ConfigLoader.resolvePath(config))
         let loaded = ConfigLoader.load(path: path)
         if checkConfig {
             switch loaded {
@@ -66,6 +69,18 @@ struct Keygated: ParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode.failure
         }
+    }
+}
+
+extension Keygated {
+    /// The configuration path as status and errors should show it: absolute,
+    /// so that it means the same file to every reader.
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&buf, buf.count) != nil else { return path }
+        let cwd = String(cString: buf)
+        return cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 }
 

@@ -19,6 +19,11 @@ final class DaemonLifecycleTests: XCTestCase {
         let tool = try runProgram(Binaries.keygate, ["config", "check", d.configPath])
         XCTAssertEqual(tool.status, 1)
         XCTAssertTrue(tool.err.contains(":9:17: policies.default.allow_ips"))
+        let json = try runProgram(Binaries.keygate, ["config", "check", d.configPath, "--json"])
+        XCTAssertEqual(json.status, 1)
+        let j = try JSON.parse(Array(json.out.utf8))
+        XCTAssertEqual(j["valid"], false)
+        XCTAssertEqual(j["errors"]?.arrayValue?.count, 2)
         try d.writeConfig("")
         XCTAssertEqual(try runProgram(Binaries.keygated, ["--check-config", "--config", d.configPath]).status, 0)
         XCTAssertEqual(try runProgram(Binaries.keygate, ["config", "check", d.configPath]).status, 0)
@@ -31,6 +36,7 @@ final class DaemonLifecycleTests: XCTestCase {
         let second = try runProgram(Binaries.keygated, ["--config", d.configPath], timeout: 20)
         XCTAssertEqual(second.status, 1)
         XCTAssertTrue(second.err.contains("another keygated is already answering on \(d.serviceSocket)"), second.err)
+        XCTAssertFalse(second.err.contains("state loaded"), "refused before it opened the database")
         XCTAssertEqual(try d.curl("GET", "/healthz").code, 200, "the first daemon still serves")
         // kill -9 leaves socket files behind; the next start removes them.
         XCTAssertEqual(d.stop(SIGKILL), 9)
@@ -81,6 +87,10 @@ final class DaemonLifecycleTests: XCTestCase {
         XCTAssertEqual(a, 0o600)
         let group = try FileManager.default.attributesOfItem(atPath: d.serviceSocket)[.groupOwnerAccountName] as? String
         XCTAssertEqual(group, "daemon")
+        // The state database is private even without systemd's UMask=.
+        for f in [d.dbPath, d.dbPath + "-wal"] {
+            XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: f)[.posixPermissions] as? Int, 0o600, f)
+        }
         d.stop()
     }
 

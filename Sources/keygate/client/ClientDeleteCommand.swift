@@ -11,6 +11,8 @@ struct ClientDeleteCommand: ParsableCommand {
     func validate() throws { try validateAccount(account) }
 
     func run() throws {
+        // Nothing to ask about when there is nothing to delete.
+        _ = try global.admin.call("GET", Route.client(account))
         try Confirm.orRefuse("Delete the client credentials of \(account)? Every integration using them stops working at once.", yes: yes)
         _ = try global.admin.call("DELETE", Route.client(account), expect: [204])
         if global.json { Console.printJSON(["deleted": true, "account": .string(account)]); return }
