@@ -137,7 +137,5 @@ public enum IPAllowList: Hashable, Sendable {
         }
     }
 
-    public var isRestricted: Bool { if case .any = self { return false } else { return true } }
-
     public var networks: [IPNetwork] { if case .only(let n) = self { return n } else { return [] } }
 }

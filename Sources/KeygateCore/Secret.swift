@@ -127,7 +127,15 @@ public enum SecretKind: String, Sendable, CaseIterable {
     public static let checksumLength = 6
 
     public var prefix: String { rawValue }
-    public var length: Int { rawValue.utf8.count + Self.randomLength + Self.checksumLength }
+    /// Total length: prefix, random part, checksum (a switch, not string work: the hot path asks).
+    @inline(__always)
+    public var length: Int {
+        switch self {
+        case .apiKey: return 3 + Self.randomLength + Self.checksumLength
+        case .clientSecret: return 4 + Self.randomLength + Self.checksumLength
+        case .accessToken: return 5 + Self.randomLength + Self.checksumLength
+        }
+    }
 }
 
 public enum SecretFormat {
@@ -151,11 +159,11 @@ public enum SecretFormat {
             for i in 0..<c where bytes[i] != p.utf8Start[i] { return false }
             return true
         }
-        if n == 49, hasPrefix("kg_") {
+        if n == SecretKind.apiKey.length, hasPrefix("kg_") {
             kind = .apiKey
-        } else if n == 50, hasPrefix("kgs_") {
+        } else if n == SecretKind.clientSecret.length, hasPrefix("kgs_") {
             kind = .clientSecret
-        } else if n == 51, hasPrefix("kgat_") {
+        } else if n == SecretKind.accessToken.length, hasPrefix("kgat_") {
             kind = .accessToken
         } else {
             return nil

@@ -28,8 +28,4 @@ public enum TokenRules {
         return excess > 0 ? Array(live.prefix(excess)) : []
     }
 
-    /// What a sweep at `now` would remove: expired tokens and keys, pairs past their grace.
-    public static func expiredCount(index: CredentialIndex, now: Timestamp) -> Int {
-        index.expired(at: now).count
-    }
 }

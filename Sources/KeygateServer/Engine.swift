@@ -471,7 +471,6 @@ public final class Engine: @unchecked Sendable {
     /// Final flush at shutdown: pending usage reaches the disk.
     public func flush() -> EventLoopFuture<Void> { collectUsage() }
 
-    public var currentConfig: KeygateConfiguration { queue.sync { config } }
 }
 
 extension APIError {

@@ -20,6 +20,7 @@ final class SecretTests: XCTestCase {
             let s = SecretFormat.generate(kind)
             XCTAssertTrue(s.hasPrefix(kind.prefix))
             XCTAssertEqual(s.utf8.count, kind.prefix.utf8.count + 46)
+            XCTAssertEqual(s.utf8.count, kind.length)
             XCTAssertTrue(s.utf8.dropFirst(kind.prefix.utf8.count).allSatisfy(Base62.isDigit))
             XCTAssertEqual(SecretFormat.classify(s), kind)
         }

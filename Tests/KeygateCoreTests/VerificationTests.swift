@@ -96,13 +96,13 @@ final class VerificationTests: XCTestCase {
         XCTAssertThrowsError(try KeyRules.checkCreate(account: "acme", name: "new", index: index, policy: policy, now: t0 + 9))
         XCTAssertNoThrow(try KeyRules.checkCreate(account: "acme", name: "new", index: index, policy: policy, now: t0 + 10),
                          "an expired key waiting for the sweep does not hold a place")
-        XCTAssertEqual(TokenRules.expiredCount(index: index, now: t0 + 10), 1)
+        XCTAssertEqual(index.expired(at: t0 + 10), Expired(at: t0 + 10, keys: [oldKey.id]))
         XCTAssertEqual(code(decide(old, at: t0 + 10)), "EXPIRED")
         index.apply(.purged(index.expired(at: t0 + 10)))
         XCTAssertNil(index.key(id: oldKey.id))
         XCTAssertEqual(index.keyCount(account: "acme"), 1)
         XCTAssertEqual(code(decide(old, at: t0 + 10)), "UNKNOWN")
-        XCTAssertEqual(TokenRules.expiredCount(index: index, now: t0 + 10), 0)
+        XCTAssertEqual(index.expired(at: t0 + 10).count, 0)
     }
 
     func testEvictionKeepsAtMostMaxLiveTokens() {
