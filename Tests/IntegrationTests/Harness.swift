@@ -75,7 +75,7 @@ final class DaemonUnderTest {
         dir = URL(fileURLWithPath: String(cString: buf))
         configPath = dir.appendingPathComponent("keygate.yaml").path
         try writeConfig(yaml)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
     }
 
     func writeConfig(_ yaml: String) throws {

@@ -94,42 +94,44 @@ final class ReloadTests: XCTestCase {
         try d.start()
         let secret = try XCTUnwrap(try d.json(try d.cli(["key", "create", "acme", "--name", "load", "--json"]).out)["key"]?.stringValue)
 
-        let stop = NSLock()
-        var running = true
-        var failures: [String] = []
-        var counts = [String: Int]()
+        /// What the workers report, behind one lock.
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock()
+            var running = true
+            var failures: [String] = []
+            var counts = [String: Int]()
+            func fail(_ s: String) { lock.lock(); failures.append(s); lock.unlock() }
+            func count(_ k: String) { lock.lock(); counts[k, default: 0] += 1; lock.unlock() }
+            var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return running }
+            func stop() { lock.lock(); running = false; lock.unlock() }
+        }
+        let tally = Tally()
         let group = DispatchGroup()
         for worker in 0..<8 {
             group.enter()
             Thread.detachNewThread {
                 defer { group.leave() }
-                guard let s = try? RawSocket(path: d.serviceSocket) else {
-                    stop.lock(); failures.append("worker \(worker): cannot connect"); stop.unlock(); return
-                }
+                guard let s = try? RawSocket(path: d.serviceSocket) else { tally.fail("worker \(worker): cannot connect"); return }
                 var n = 0
-                while true {
-                    stop.lock(); let go = running; stop.unlock()
-                    if !go { break }
+                while tally.isRunning {
                     let ip = n % 2 == 0 ? "10.1.2.3" : "192.168.1.1"
                     n += 1
                     let body = #"{"key":"\#(secret)","ip":"\#(ip)"}"#
                     s.send("POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
                     guard let r = s.readResponses(1).first, r.status == 200 else {
-                        stop.lock(); failures.append("worker \(worker): request \(n) failed or connection dropped"); stop.unlock(); return
+                        tally.fail("worker \(worker): request \(n) failed or connection dropped"); return
                     }
                     // Consistent outcomes only: alpha admits 10/8 under policy alpha, beta admits 192.168/16 under beta.
                     let valid = r.body.hasPrefix(#"{"valid":true,"kind":"api_key","account":"acme""#)
-                    let outcome: String
                     if valid && ip == "10.1.2.3" && r.body.contains(#""policy":"alpha""#) {
-                        outcome = "alpha"
+                        tally.count("alpha")
                     } else if valid && ip == "192.168.1.1" && r.body.contains(#""policy":"beta""#) {
-                        outcome = "beta"
+                        tally.count("beta")
                     } else if r.body == #"{"valid":false,"code":"IP_NOT_ALLOWED"}"# {
-                        outcome = "refused"
+                        tally.count("refused")
                     } else {
-                        stop.lock(); failures.append("worker \(worker): inconsistent answer for \(ip): \(r.body)"); stop.unlock(); return
+                        tally.fail("worker \(worker): inconsistent answer for \(ip): \(r.body)"); return
                     }
-                    stop.lock(); counts[outcome, default: 0] += 1; stop.unlock()
                 }
             }
         }
@@ -148,12 +150,12 @@ final class ReloadTests: XCTestCase {
             if i == 100 { rssAfterWarmup = rss() }
         }
         let rssAtEnd = rss()
-        stop.lock(); running = false; stop.unlock()
+        tally.stop()
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
-        XCTAssertEqual(failures, [])
-        XCTAssertGreaterThan(counts["alpha", default: 0], 0)
-        XCTAssertGreaterThan(counts["beta", default: 0], 0)
-        XCTAssertGreaterThan(counts["refused", default: 0], 0)
+        XCTAssertEqual(tally.failures, [])
+        XCTAssertGreaterThan(tally.counts["alpha", default: 0], 0)
+        XCTAssertGreaterThan(tally.counts["beta", default: 0], 0)
+        XCTAssertGreaterThan(tally.counts["refused", default: 0], 0)
         // 200 more reloads after the warm-up: resident memory grows by less than 4 MiB.
         XCTAssertLessThan(rssAtEnd - rssAfterWarmup, 4096, "RSS \(rssAfterWarmup) kB -> \(rssAtEnd) kB")
         XCTAssertEqual(d.stop(), 0)
