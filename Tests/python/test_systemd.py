@@ -94,6 +94,10 @@ def test_systemd_socket_activate_hands_over_both_sockets():
             time.sleep(0.05)
         # systemd-socket-activate starts the daemon on the first connection, like a .socket unit.
         assert d.session().get("http://keygate/healthz", timeout=20).json() == {"status": "ok"}
+        # The service socket may answer before the admin socket's line is written: wait for both.
+        deadline = time.time() + 15
+        while time.time() < deadline and open(d.log).read().count("adopted socket from systemd") < 2:
+            time.sleep(0.05)
         log = open(d.log).read()
         assert "name=service" in log and "name=admin" in log, log
         env = dict(os.environ, KEYGATE_ADMIN_SOCKET=d.admin, KEYGATE_SOCKET=d.service)
