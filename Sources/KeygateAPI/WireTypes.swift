@@ -182,7 +182,7 @@ public enum KeyName {
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw APIError.invalidRequest("\(what): 'name' must not contain control characters")
         }
-        if SecretFormat.mightContainSecret(trimmed) {
+        if SecretFormat.containsSecretShape(trimmed) {
             throw APIError.invalidRequest("\(what): 'name' looks like a Keygate secret; a name is shown in lists and logs, so it is refused")
         }
         return trimmed

@@ -191,6 +191,30 @@ public enum SecretFormat {
             || lower.contains("kg%5f") || lower.contains("kgs%5f") || lower.contains("kgat%5f")
     }
 
+    /// Whether text holds a Keygate secret or a recognisable piece of one: a
+    /// prefix (kg_, kgs_, kgat_) at the start of a word followed by at least 8
+    /// base62 characters. Used to refuse new names that are really pasted
+    /// secrets; "pkg_ci" or "backup_kg_eu" are ordinary names.
+    public static func containsSecretShape<S: StringProtocol>(_ s: S) -> Bool {
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            let atWordStart = i == 0 || !Base62.isDigit(u[i - 1])
+            if atWordStart {
+                for prefix in ["kg_", "kgs_", "kgat_"] {
+                    let p = Array(prefix.utf8)
+                    guard i + p.count <= u.count, Array(u[i..<(i + p.count)]) == p else { continue }
+                    var run = 0
+                    var j = i + p.count
+                    while j < u.count && Base62.isDigit(u[j]) { run += 1; j += 1 }
+                    if run >= 8 { return true }
+                }
+            }
+            i += 1
+        }
+        return false
+    }
+
     /// What lists show of a secret: its first 8 characters, never more.
     public static func hint(_ secret: String) -> String { String(secret.prefix(8)) }
 }
@@ -208,13 +232,11 @@ public enum Identifier {
     }
 }
 
-/// Account names: 1-64 characters from [A-Za-z0-9._@-] (SPEC section 1), and
-/// nothing that looks like a secret (a key pasted in the wrong argument must
-/// not become a stored, listed, logged name).
+/// Account names: 1-64 characters from [A-Za-z0-9._@-] (SPEC section 1).
 public enum AccountName {
     public static func isValid<S: StringProtocol>(_ s: S) -> Bool {
         let u = s.utf8
-        guard (1...64).contains(u.count), !SecretFormat.mightContainSecret(s) else { return false }
+        guard (1...64).contains(u.count) else { return false }
         return u.allSatisfy { Base62.isDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "-") }
     }
 }

@@ -44,7 +44,9 @@ struct AdminResponder: Responder {
                 let account = try accountName(p[2])
                 switch m {
                 case .GET: return .later(listKeys(account, ctx))
-                case .POST: return .later(createKey(account, try CreateKeyRequest(json: req.json()), ctx))
+                case .POST:
+                    try refuseSecretShapedAccount(account)
+                    return .later(createKey(account, try CreateKeyRequest(json: req.json()), ctx))
                 default: return .now(MethodNotAllowed.response(req, allow: "GET, POST", ctx))
                 }
             case let p where p.count == 4 && p[0] == "v1" && p[1] == "accounts" && p[3] == "client":
@@ -52,6 +54,7 @@ struct AdminResponder: Responder {
                 switch m {
                 case .GET: return .later(showClient(account, ctx))
                 case .POST:
+                    try refuseSecretShapedAccount(account)
                     let body: JSON? = req.body.readableBytes > 0 ? try req.json() : Optional<JSON>.none
                     return .later(generateClient(account, try GenerateClientRequest(json: body), ctx))
                 case .DELETE: return .later(engine.submit(.deleteClient(account: account), on: ctx.loop).map { _ in .empty(.noContent) })
@@ -82,6 +85,14 @@ struct AdminResponder: Responder {
             return .now(.error(e, allocator: ctx.allocator))
         } catch {
             return .now(.error(.invalidRequest("\(error)"), allocator: ctx.allocator))
+        }
+    }
+
+    /// A new account is never named after a secret: a key pasted into the
+    /// account argument would otherwise be stored, listed and logged.
+    func refuseSecretShapedAccount(_ account: String) throws {
+        if SecretFormat.containsSecretShape(account) {
+            throw APIError.invalidRequest("the account name looks like a Keygate secret; refusing to store it as a name")
         }
     }
 

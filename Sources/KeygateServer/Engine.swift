@@ -100,58 +100,60 @@ public final class Engine: @unchecked Sendable {
         return promise.futureResult
     }
 
+    /// One batch per turn of the writer queue: whatever queued up meanwhile is
+    /// the next batch, after the reads, sweeps and watchdog pings queued before
+    /// it, so a steady stream of writes never starves them.
     private func drain() {
-        while true {
-            let batch = lock.withLock { () -> [Pending] in
-                let b = pending
-                pending = []
-                if b.isEmpty { draining = false }
-                return b
+        let batch = lock.withLock { () -> [Pending] in
+            let b = pending
+            pending = []
+            if b.isEmpty { draining = false }
+            return b
+        }
+        if batch.isEmpty { return }
+        defer { queue.async { self.drain() } }
+        if masterIsStale && !reloadMasterFromDisk() {
+            let failure = APIError(503, "storage_unavailable", "the state database cannot be read; nothing was changed")
+            for p in batch { p.promise.fail(failure) }
+            return
+        }
+        var changes: [StateChange] = []
+        var results: [Result<OperationResult, Error>] = []
+        let now = clock.now()
+        for p in batch {
+            do {
+                let (result, change) = try execute(p.op, now: now)
+                for c in change { master.apply(c) }
+                changes += change
+                results.append(.success(result))
+            } catch let v as KeyRuleViolation {
+                results.append(.failure(APIError(v)))
+            } catch let v as ScopeViolation {
+                results.append(.failure(APIError(v)))
+            } catch {
+                results.append(.failure(error))
             }
-            if batch.isEmpty { return }
-            if masterIsStale && !reloadMasterFromDisk() {
-                let failure = APIError(503, "storage_unavailable", "the state database cannot be read; nothing was changed")
+        }
+        if !changes.isEmpty {
+            do {
+                try store.commit(changes, usage: Array(dirtyUsage.values))
+                dirtyUsage = [:]
+            } catch {
+                logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
+                // The batch was applied to `master` as it was validated; the disk is the truth.
+                masterIsStale = !reloadMasterFromDisk()
+                let failure = APIError(503, "storage_unavailable", "the state database could not be written; nothing was changed: \(error)")
                 for p in batch { p.promise.fail(failure) }
-                continue
+                return
             }
-            var changes: [StateChange] = []
-            var results: [Result<OperationResult, Error>] = []
-            let now = clock.now()
-            for p in batch {
-                do {
-                    let (result, change) = try execute(p.op, now: now)
-                    for c in change { master.apply(c) }
-                    changes += change
-                    results.append(.success(result))
-                } catch let v as KeyRuleViolation {
-                    results.append(.failure(APIError(v)))
-                } catch let v as ScopeViolation {
-                    results.append(.failure(APIError(v)))
-                } catch {
-                    results.append(.failure(error))
-                }
-            }
-            if !changes.isEmpty {
-                do {
-                    try store.commit(changes, usage: Array(dirtyUsage.values))
-                    dirtyUsage = [:]
-                } catch {
-                    logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
-                    // The batch was applied to `master` as it was validated; the disk is the truth.
-                    masterIsStale = !reloadMasterFromDisk()
-                    let failure = APIError(503, "storage_unavailable", "the state database could not be written; nothing was changed: \(error)")
-                    for p in batch { p.promise.fail(failure) }
-                    continue
-                }
-            }
-            for c in changes {
-                if case .tokenIssued = c { tokensIssued += 1 }
-                audit(c)
-            }
-            let answers = Array(zip(batch.map(\.promise), results))
-            broadcast(changes).whenComplete { _ in
-                for (promise, result) in answers { promise.completeWith(result) }
-            }
+        }
+        for c in changes {
+            if case .tokenIssued = c { tokensIssued += 1 }
+            audit(c)
+        }
+        let answers = Array(zip(batch.map(\.promise), results))
+        broadcast(changes).whenComplete { _ in
+            for (promise, result) in answers { promise.completeWith(result) }
         }
     }
 
@@ -189,11 +191,15 @@ public final class Engine: @unchecked Sendable {
         return EventLoopFuture.andAllSucceed(futures, on: loop)
     }
 
+    /// Rebuilds the authoritative state from the database and hands the same
+    /// state to every replica, so that none keeps what the disk does not have.
     private func reloadMasterFromDisk() -> Bool {
         do {
             let snap = try store.loadAll()
             master = CredentialIndex(keys: snap.keys, clients: snap.clients, tokens: snap.tokens)
             masterIsStale = false
+            let fresh = master
+            for r in replicas { r.loop.execute { r.replace(index: fresh) } }
             return true
         } catch {
             logger.critical("cannot read the state database back; refusing changes until it can be read", metadata: ["error": "\(error)"])

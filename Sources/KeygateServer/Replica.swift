@@ -25,6 +25,11 @@ public final class Replica: @unchecked Sendable {
         for c in changes { index.apply(c) }
     }
 
+    func replace(index new: CredentialIndex) {
+        loop.preconditionInEventLoop()
+        index = new
+    }
+
     func replace(config new: KeygateConfiguration) {
         loop.preconditionInEventLoop()
         config = new

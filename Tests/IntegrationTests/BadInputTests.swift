@@ -76,6 +76,16 @@ final class BadInputTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(a.code, 400, a.body)
             XCTAssertFalse(a.body.contains(String(secret.dropFirst(3).prefix(12))), "secret echoed: \(a.body)")
         }
+        // A secret pasted as an account or a key name is refused and stored nowhere; ordinary names that
+        // merely contain "kg_" are fine.
+        let asAccount = try d.cli(["key", "create", secret, "--name", "x"])
+        XCTAssertEqual(asAccount.status, 1)
+        XCTAssertFalse(asAccount.err.contains(String(secret.dropFirst(3).prefix(12))), asAccount.err)
+        let asName = try d.cli(["key", "create", "acme", "--name", "copy of \(secret)"])
+        XCTAssertEqual(asName.status, 1)
+        XCTAssertTrue(asName.err.contains("looks like a Keygate secret"), asName.err)
+        XCTAssertEqual(try d.cli(["key", "create", "pkg_ci", "--name", "pkg_sync"]).status, 0)
+        XCTAssertEqual(try d.json(try d.cli(["accounts", "--json"]).out)["accounts"]?.arrayValue?.compactMap { $0["account"]?.stringValue }, ["acme", "pkg_ci"])
         let cli = try d.cli(["key", "delete", "acme", secret])
         XCTAssertEqual(cli.status, 2)
         XCTAssertFalse(cli.err.contains(String(secret.dropFirst(3).prefix(12))), cli.err)

@@ -59,6 +59,18 @@ final class SecretTests: XCTestCase {
         XCTAssertNil(SecretFormat.classify(good.replacingOccurrences(of: String(good.last!), with: "-")))
     }
 
+    func testSecretShapesInNames() {
+        let key = SecretFormat.generate(.apiKey)
+        XCTAssertTrue(SecretFormat.containsSecretShape(key))
+        XCTAssertTrue(SecretFormat.containsSecretShape("oops " + String(key.prefix(20))))
+        XCTAssertTrue(SecretFormat.containsSecretShape(SecretFormat.generate(.clientSecret)))
+        XCTAssertTrue(SecretFormat.containsSecretShape(SecretFormat.generate(.accessToken)))
+        for ordinary in ["pkg_ci", "backup_kg_eu", "pkg_sync", "kg_", "kg_short", "CRM sync", "my-kgs_x"] {
+            XCTAssertFalse(SecretFormat.containsSecretShape(ordinary), ordinary)
+        }
+        XCTAssertTrue(AccountName.isValid("pkg_ci"), "SPEC 1: any 1-64 characters from the account alphabet")
+    }
+
     func testHintIsTheFirstEightCharacters() {
         let s = SecretFormat.generate(.apiKey)
         XCTAssertEqual(SecretFormat.hint(s), String(s.prefix(8)))

@@ -32,5 +32,5 @@ enum Confirm {
 }
 
 func validateAccount(_ account: String) throws {
-    guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -, and not a secret") }
+    guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
 }
