@@ -88,7 +88,7 @@ public enum BasicCredentials {
     public static func parse(_ header: String) throws -> (id: String, secret: String)? {
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "basic" else { return nil }
-        guard let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+        guard let data = Data(base64Encoded: parts[1].trimmed(" \t")),
               let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else {
             throw FormURLEncoded.DecodeError(description: "the Basic credentials are not base64 of 'id:secret'")
         }

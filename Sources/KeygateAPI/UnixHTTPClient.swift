@@ -121,7 +121,7 @@ public struct UnixHTTPClient: Sendable {
                 reply.status = code
                 for line in lines.dropFirst() {
                     guard let colon = line.firstIndex(of: ":") else { continue }
-                    let k = String(line[..<colon]), v = String(line[line.index(after: colon)...]).trimmingSpaces
+                    let k = String(line[..<colon]), v = line[line.index(after: colon)...].trimmed(" \t")
                     reply.headers.append((k, v))
                     if k.lowercased() == "content-length" { contentLength = Int(v) }
                 }
@@ -139,10 +139,14 @@ public struct UnixHTTPClient: Sendable {
     }
 }
 
-extension String {
-    var trimmingSpaces: String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+extension StringProtocol {
+    /// Without the characters of `set` at either end.
+    public func trimmed(_ set: String) -> String {
+        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
     }
+}
+
+extension String {
 
     func components(separatedBy sep: String) -> [String] {
         var out: [String] = []

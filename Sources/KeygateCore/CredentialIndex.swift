@@ -71,6 +71,11 @@ public struct CredentialIndex: Sendable {
         keys(account: account).filter { !$0.isExpired(at: now) }.count
     }
 
+    /// Tokens neither revoked nor expired at `now`.
+    public func liveTokenCount(now: Timestamp) -> Int {
+        tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+    }
+
     /// Live token counts of every account in one pass.
     public func liveTokenCounts(now: Timestamp) -> [String: Int] {
         var out: [String: Int] = [:]

@@ -331,7 +331,7 @@ public final class Engine: @unchecked Sendable {
     /// A one-line summary for systemd's STATUS=. Runs on `queue`.
     func statusLine() -> String {
         let now = clock.now()
-        let live = master.tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+        let live = master.liveTokenCount(now: now)
         return "\(master.accounts.count) accounts, \(master.keyCount) keys, \(master.currentClientByAccount.count) clients, \(live) live tokens"
     }
 
@@ -383,7 +383,7 @@ public final class Engine: @unchecked Sendable {
     func status(on loop: EventLoop) -> EventLoopFuture<Status> {
         read(on: loop) { e in
             let now = e.clock.now()
-            let live = e.master.tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+            let live = e.master.liveTokenCount(now: now)
             return Status(configPath: e.config.path, configDigest: e.config.digest, loadedAt: e.configLoadedAt,
                           accounts: e.master.accounts.count, keys: e.master.keyCount,
                           clients: e.master.currentClientByAccount.count, liveTokens: live)
@@ -445,7 +445,7 @@ public final class Engine: @unchecked Sendable {
                 m.reloadsOK = e.reloadsOK
                 m.reloadsFailed = e.reloadsFailed
                 m.lastReloadSuccess = e.configLoadedAt
-                m.liveTokens = e.master.tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+                m.liveTokens = e.master.liveTokenCount(now: now)
                 m.keys = e.master.keyCount
                 m.clients = e.master.currentClientByAccount.count
                 m.accounts = e.master.accounts.count

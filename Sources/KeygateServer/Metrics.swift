@@ -84,16 +84,15 @@ struct MetricsSnapshot {
             let kind = o.kind.isEmpty ? "" : ",kind=\"\(o.kind)\""
             out += "keygate_verifications_total{result=\"\(o.result)\"\(kind)} \(loops.verifications[i])\n"
         }
-        family("keygate_tokens_issued_total", "counter", "Access tokens issued.")
-        out += "keygate_tokens_issued_total \(tokensIssued)\n"
-        family("keygate_live_tokens", "gauge", "Access tokens neither expired nor revoked.")
-        out += "keygate_live_tokens \(liveTokens)\n"
-        family("keygate_api_keys", "gauge", "Static API keys.")
-        out += "keygate_api_keys \(keys)\n"
-        family("keygate_clients", "gauge", "Accounts with OAuth client credentials.")
-        out += "keygate_clients \(clients)\n"
-        family("keygate_accounts", "gauge", "Accounts holding any credential.")
-        out += "keygate_accounts \(accounts)\n"
+        func single(_ name: String, _ type: String, _ help: String, _ value: Int64) {
+            family(name, type, help)
+            out += "\(name) \(value)\n"
+        }
+        single("keygate_tokens_issued_total", "counter", "Access tokens issued.", Int64(tokensIssued))
+        single("keygate_live_tokens", "gauge", "Access tokens neither expired nor revoked.", Int64(liveTokens))
+        single("keygate_api_keys", "gauge", "Static API keys.", Int64(keys))
+        single("keygate_clients", "gauge", "Accounts with OAuth client credentials.", Int64(clients))
+        single("keygate_accounts", "gauge", "Accounts holding any credential.", Int64(accounts))
         family("keygate_request_duration_seconds", "histogram", "Time from a complete request to its answer, by socket.")
         for (s, socket) in ["service", "admin"].enumerated() {
             var cumulative = 0
@@ -108,10 +107,8 @@ struct MetricsSnapshot {
         }
         family("keygate_reloads_total", "counter", "Configuration reloads by result.")
         out += "keygate_reloads_total{result=\"success\"} \(reloadsOK)\nkeygate_reloads_total{result=\"failure\"} \(reloadsFailed)\n"
-        family("keygate_last_reload_success_timestamp_seconds", "gauge", "When the running configuration was loaded (Unix time).")
-        out += "keygate_last_reload_success_timestamp_seconds \(lastReloadSuccess)\n"
-        family("keygate_start_time_seconds", "gauge", "When keygated started (Unix time).")
-        out += "keygate_start_time_seconds \(startedAt)\n"
+        single("keygate_last_reload_success_timestamp_seconds", "gauge", "When the running configuration was loaded (Unix time).", lastReloadSuccess)
+        single("keygate_start_time_seconds", "gauge", "When keygated started (Unix time).", startedAt)
         return out
     }
 }

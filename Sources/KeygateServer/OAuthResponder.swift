@@ -86,7 +86,7 @@ struct OAuthResponder {
     func callerAddress(_ req: Request, _ ctx: ResponderContext) throws -> IPAddress? {
         let name = ctx.replica.config.verify.ipHeader
         guard let text = req.head.headers.first(name: name), !AddressHeader.isNoAddress(text) else { return nil }
-        guard let ip = IPAddress(text.trimmingCharacters(in: " ")) else {
+        guard let ip = IPAddress(text.trimmed(" ")) else {
             throw APIError.invalidRequest("\(name) is not an IPv4 or IPv6 address: '\(Redact.echo(text, max: 45))'")
         }
         return ip
@@ -199,8 +199,3 @@ struct OAuthResponder {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
-    }
-}

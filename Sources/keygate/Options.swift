@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import KeygateAPI
+import KeygateCore
 
 /// Options every command that talks to the daemon takes.
 struct GlobalOptions: ParsableArguments {
@@ -65,5 +66,15 @@ struct Daemon {
             throw Exit.refused
         }
         return (reply, json)
+    }
+}
+
+func validateAccount(_ account: String) throws {
+    guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
+}
+
+func validateKeyID(_ keyID: String, account: String) throws {
+    guard Identifier.isKeyID(keyID) else {
+        throw ValidationError("'\(Redact.echo(keyID))' is not a key id: key ids are key_ and 16 letters or digits (see 'keygate key list \(account)')")
     }
 }

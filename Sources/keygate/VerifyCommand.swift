@@ -13,7 +13,7 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         var key = secret
         if secret == "-" {
-            key = (readLine(strippingNewline: true) ?? "").trimmingCharacters(in: " \t\r")
+            key = (readLine(strippingNewline: true) ?? "").trimmed(" \t\r")
         }
         var body: JSONObject = ["key": .string(key)]
         if let ip { body["ip"] = .string(ip) }
@@ -32,8 +32,3 @@ struct VerifyCommand: ParsableCommand {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
-    }
-}

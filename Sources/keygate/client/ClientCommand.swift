@@ -24,13 +24,11 @@ enum Confirm {
             throw Exit.refused
         }
         Console.prompt("\(question) Type 'yes' to continue: ")
-        guard readLine()?.trimmingCharacters(in: " \t") == "yes" else {
+        guard readLine()?.trimmed(" \t") == "yes" else {
             Console.error("keygate: cancelled; nothing was changed")
             throw Exit.refused
         }
     }
 }
 
-func validateAccount(_ account: String) throws {
-    guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
-}
+

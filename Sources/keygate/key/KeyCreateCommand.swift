@@ -13,7 +13,7 @@ struct KeyCreateCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Expire the key after this long, e.g. 90d, 12h.", valueName: "duration")) var expires: String?
 
     func validate() throws {
-        guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
+        try validateAccount(account)
     }
 
     func run() throws {

@@ -10,10 +10,8 @@ struct KeyDeleteCommand: ParsableCommand {
     @Argument(help: "The key id (key_…).") var keyID: String
 
     func validate() throws {
-        guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
-        guard Identifier.isKeyID(keyID) else {
-            throw ValidationError("'\(Redact.echo(keyID))' is not a key id: key ids are key_ and 16 letters or digits (see 'keygate key list \(account)')")
-        }
+        try validateAccount(account)
+        try validateKeyID(keyID, account: account)
     }
 
     func run() throws {

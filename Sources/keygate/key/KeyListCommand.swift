@@ -9,7 +9,7 @@ struct KeyListCommand: ParsableCommand {
     @Argument(help: "The account.") var account: String
 
     func validate() throws {
-        guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
+        try validateAccount(account)
     }
 
     func run() throws {

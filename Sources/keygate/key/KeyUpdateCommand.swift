@@ -14,10 +14,8 @@ struct KeyUpdateCommand: ParsableCommand {
     @Flag(name: .long, help: "Remove the key's IP restriction.") var unrestricted = false
 
     func validate() throws {
-        guard AccountName.isValid(account) else { throw ValidationError("'\(Redact.echo(account))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -") }
-        guard Identifier.isKeyID(keyID) else {
-            throw ValidationError("'\(Redact.echo(keyID))' is not a key id: key ids are key_ and 16 letters or digits (see 'keygate key list \(account)')")
-        }
+        try validateAccount(account)
+        try validateKeyID(keyID, account: account)
         if unrestricted && !allowIPs.isEmpty { throw ValidationError("--unrestricted and --allow-ip contradict each other; give one") }
         if name == nil && allowIPs.isEmpty && !unrestricted { throw ValidationError("nothing to change: give --name, --allow-ip or --unrestricted") }
     }
