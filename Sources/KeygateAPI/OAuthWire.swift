@@ -32,7 +32,7 @@ public enum FormURLEncoded {
         return str
     }
 
-    static func hex(_ c: UInt8) -> UInt8? {
+    public static func hex(_ c: UInt8) -> UInt8? {
         switch c {
         case 0x30...0x39: return c - 0x30
         case 0x41...0x46: return c - 0x41 + 10
@@ -101,27 +101,3 @@ public enum BasicCredentials {
     }
 }
 
-/// What the admin API shows of a client pair: never the secret.
-public struct ClientView: Sendable {
-    public static func json(_ p: ClientPair, liveTokens: Int?) -> JSONObject {
-        var o: JSONObject = ["client_id": .string(p.clientID), "account": .string(p.account),
-                             "created_at": .string(TimeText.format(p.createdAt)),
-                             "allow_ips": .array(p.allowIPs.networks.map { .string($0.description) })]
-        if let n = liveTokens { o["live_tokens"] = .int(Int64(n)) }
-        if let r = p.retiresAt { o["retires_at"] = .string(TimeText.format(r)) }
-        return o
-    }
-}
-
-public struct GenerateClientRequest: Sendable {
-    public var allowIPs: IPAllowList
-    public var grace: Int64?
-
-    public init(allowIPs: IPAllowList = .any, grace: Int64? = nil) { self.allowIPs = allowIPs; self.grace = grace }
-
-    public init(json: JSON?) throws {
-        guard let json, !json.isNull else { self.init(); return }
-        let f = try RequestFields(json, what: "generate client", allowed: ["allow_ips", "grace"])
-        self.init(allowIPs: try f.allowList("allow_ips") ?? .any, grace: try f.duration("grace", min: 1, max: 30 * 86400))
-    }
-}

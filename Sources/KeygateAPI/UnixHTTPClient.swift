@@ -20,12 +20,15 @@ public enum ClientError: Error, CustomStringConvertible {
     case unreachable(path: String, reason: String, errno: Int32)
     case io(String)
     case badResponse(String)
+    /// The daemon answered with an error: its code and message.
+    case refused(APIError)
 
     public var description: String {
         switch self {
         case .unreachable(let path, let reason, _): return "cannot reach keygated at \(path): \(reason)"
         case .io(let s): return s
         case .badResponse(let s): return "unexpected answer from keygated: \(s)"
+        case .refused(let e): return e.message
         }
     }
 

@@ -3,28 +3,73 @@ import Glibc
 #endif
 import KeygateCore
 
-/// Paths of both sockets' endpoints, shared by the daemon and the control tool.
-public enum Route {
-    public static let verify = "/v1/verify"
-    public static let auth = "/v1/auth"
-    public static let healthz = "/healthz"
-    public static let metrics = "/metrics"
-    public static let token = "/oauth/token"
-    public static let introspect = "/oauth/introspect"
-    public static let revoke = "/oauth/revoke"
-
-    public static let status = "/v1/status"
-    public static let reload = "/v1/reload"
-    public static let accounts = "/v1/accounts"
-    public static func keys(_ account: String) -> String { "/v1/accounts/\(account)/keys" }
-    public static func key(_ account: String, _ id: String) -> String { "/v1/accounts/\(account)/keys/\(id)" }
-    public static func client(_ account: String) -> String { "/v1/accounts/\(account)/client" }
-    public static func revokeTokens(_ account: String) -> String { "/v1/accounts/\(account)/tokens/revoke" }
+/// A type that crosses a socket as JSON: encoded and decoded here once, for
+/// the daemon, the control tool and the MCP server, with the JSON Schema and
+/// the example that the OpenAPI documents show. Field names never change once
+/// shipped (STYLE habit 6).
+public protocol WireType: Sendable {
+    static var schemaName: String { get }
+    static var schema: JSON { get }
+    static var example: Self { get }
+    var json: JSON { get }
+    init(json: JSON) throws
 }
+
+/// An answer that does not have the shape its wire type promises.
+public struct WireDecodingError: Error, CustomStringConvertible, Sendable {
+    public var type: String
+    public var field: String
+    public var description: String { "\(type): '\(field)' is missing or has the wrong type" }
+}
+
+/// Reads the members of an answer, naming the missing one when it fails.
+struct Members {
+    let object: JSONObject
+    let type: String
+
+    init(_ json: JSON, _ type: String) throws {
+        guard case .object(let o) = json else { throw WireDecodingError(type: type, field: "(the body)") }
+        object = o
+        self.type = type
+    }
+
+    func value(_ k: String) throws -> JSON {
+        guard let v = object[k] else { throw WireDecodingError(type: type, field: k) }
+        return v
+    }
+    func string(_ k: String) throws -> String {
+        guard let s = object[k]?.stringValue else { throw WireDecodingError(type: type, field: k) }
+        return s
+    }
+    func optionalString(_ k: String) -> String? { object[k]?.stringValue }
+    func int(_ k: String) throws -> Int64 {
+        guard let n = object[k]?.intValue else { throw WireDecodingError(type: type, field: k) }
+        return n
+    }
+    func bool(_ k: String) throws -> Bool {
+        guard let b = object[k]?.boolValue else { throw WireDecodingError(type: type, field: k) }
+        return b
+    }
+    func time(_ k: String) throws -> Timestamp {
+        guard let t = object[k]?.stringValue.flatMap(TimeText.parse) else { throw WireDecodingError(type: type, field: k) }
+        return t
+    }
+    func optionalTime(_ k: String) -> Timestamp? { object[k]?.stringValue.flatMap(TimeText.parse) }
+    func strings(_ k: String) throws -> [String] {
+        guard let a = object[k]?.arrayValue else { throw WireDecodingError(type: type, field: k) }
+        return a.compactMap(\.stringValue)
+    }
+    func list<T: WireType>(_ k: String, of: T.Type) throws -> [T] {
+        guard let a = object[k]?.arrayValue else { throw WireDecodingError(type: type, field: k) }
+        return try a.map(T.init(json:))
+    }
+}
+
+func timeJSON(_ t: Timestamp?) -> JSON { t.map { .string(TimeText.format($0)) } ?? .null }
 
 /// An error answered over either socket: `{"error":code,"error_description":text}`.
 /// Codes are wire names and never change once shipped.
-public struct APIError: Error, Sendable, CustomStringConvertible {
+public struct APIError: Error, Sendable, CustomStringConvertible, Equatable {
     public var status: Int
     public var code: String
     public var message: String
@@ -52,6 +97,18 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         extra["error_description"] = nil
         self.init(status, code, json["error_description"]?.stringValue ?? code, extra: extra)
     }
+
+    /// The lines of an invalid configuration (422 on reload).
+    public var configurationErrors: [String] { extra["errors"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+
+    public static let schemaName = "Error"
+    public static let schema = Schema.object([
+        ("error", Schema.string("A stable machine-readable code.", pattern: "^[a-z_]+$")),
+        ("error_description", Schema.string("What went wrong, for a person.")),
+        ("limit", Schema.integer("With key_limit_reached: the policy's max_keys.", minimum: 1)),
+        ("policy", Schema.string("With key_limit_reached: the policy that sets the limit.")),
+        ("errors", Schema.array(Schema.string(), description: "With invalid_configuration: every error, as file:line:column: message.")),
+    ], required: ["error", "error_description"], description: "Every error answer of both sockets.")
 }
 
 /// RFC 3339 UTC timestamps for the admin API.
@@ -72,43 +129,6 @@ public enum TimeText {
         var tmv = tm()
         tmv.tm_year = y - 1900; tmv.tm_mon = mo - 1; tmv.tm_mday = d; tmv.tm_hour = h; tmv.tm_min = mi; tmv.tm_sec = sec
         return Timestamp(timegm(&tmv))
-    }
-}
-
-func optionalTime(_ t: Timestamp?) -> JSON { t.map { .string(TimeText.format($0)) } ?? .null }
-
-/// What the admin API shows of an API key: never the secret, only its hint.
-public struct KeyView: Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var hint: String
-    public var allowIPs: [String]
-    public var createdAt: Timestamp
-    public var expiresAt: Timestamp?
-    public var lastUsedAt: Timestamp?
-    public var lastUsedIP: String?
-
-    public init(_ k: APIKey) {
-        id = k.id; name = k.name; hint = k.hint; allowIPs = k.allowIPs.networks.map(\.description)
-        createdAt = k.createdAt; expiresAt = k.expiresAt; lastUsedAt = k.lastUsedAt; lastUsedIP = k.lastUsedIP
-    }
-
-    public var json: JSONObject {
-        ["id": .string(id), "name": .string(name), "hint": .string(hint),
-         "allow_ips": .array(allowIPs.map(JSON.string)),
-         "created_at": .string(TimeText.format(createdAt)), "expires_at": optionalTime(expiresAt),
-         "last_used_at": optionalTime(lastUsedAt), "last_used_ip": lastUsedIP.map(JSON.string) ?? .null]
-    }
-
-    public init?(json: JSON) {
-        guard let id = json["id"]?.stringValue, let name = json["name"]?.stringValue,
-              let hint = json["hint"]?.stringValue, let created = json["created_at"]?.stringValue.flatMap(TimeText.parse)
-        else { return nil }
-        self.id = id; self.name = name; self.hint = hint; self.createdAt = created
-        self.allowIPs = json["allow_ips"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        self.expiresAt = json["expires_at"]?.stringValue.flatMap(TimeText.parse)
-        self.lastUsedAt = json["last_used_at"]?.stringValue.flatMap(TimeText.parse)
-        self.lastUsedIP = json["last_used_ip"]?.stringValue
     }
 }
 
@@ -138,108 +158,56 @@ public struct RequestFields {
         return s
     }
 
-    /// A list of addresses and CIDR blocks; null or [] means unrestricted.
-    public func allowList(_ k: String) throws -> IPAllowList? {
+    /// The strings of a list; null counts as the empty list.
+    public func strings(_ k: String, max: Int) throws -> [String]? {
         guard let v = object[k] else { return nil }
-        if v.isNull { return .any }
+        if v.isNull { return [] }
         guard let items = v.arrayValue else { throw APIError.invalidRequest("\(what): '\(k)' must be an array of addresses, got \(v.typeName)") }
-        if items.count > 100 { throw APIError.invalidRequest("\(what): '\(k)' has \(items.count) entries; at most 100") }
-        var nets: [IPNetwork] = []
-        for item in items {
+        if items.count > max { throw APIError.invalidRequest("\(what): '\(k)' has \(items.count) entries; at most \(max)") }
+        return try items.map { item in
             guard let s = item.stringValue else { throw APIError.invalidRequest("\(what): '\(k)' entries must be strings, got \(item.typeName)") }
+            return s
+        }
+    }
+}
+
+/// Turning wire values into domain values, with the messages a caller can act on.
+public enum Validate {
+    public static let maxAllowIPs = 100
+
+    /// A list of addresses and CIDR blocks; [] means unrestricted.
+    public static func allowList(_ items: [String], field: String, what: String) throws -> IPAllowList {
+        var nets: [IPNetwork] = []
+        for s in items {
             switch IPNetwork.parse(s) {
             case .success(let n): if !nets.contains(n) { nets.append(n) }
             case .failure(let e):
-                if Redact.looksSecret(s) { throw APIError.invalidRequest("\(what): \(k): an entry looks like a Keygate secret, not an address") }
-                throw APIError.invalidRequest("\(what): \(k): \(e)")
+                if Redact.looksSecret(s) { throw APIError.invalidRequest("\(what): \(field): an entry looks like a Keygate secret, not an address") }
+                throw APIError.invalidRequest("\(what): \(field): \(e)")
             }
         }
         return nets.isEmpty ? .any : .only(nets)
     }
 
-    public func duration(_ k: String, min: Int64, max: Int64) throws -> Int64? {
-        guard let s = try string(k) else { return nil }
+    public static func duration(_ s: String, field: String, what: String, min: Int64, max: Int64) throws -> Int64 {
         guard let d = DurationText.parse(s) else {
-            throw APIError.invalidRequest("\(what): '\(k)' must be a duration such as 90d, 12h, 30m or seconds, got '\(Redact.echo(s, max: 40))'")
+            throw APIError.invalidRequest("\(what): '\(field)' must be a duration such as 90d, 12h, 30m or seconds, got '\(Redact.echo(s, max: 40))'")
         }
         guard d >= min && d <= max else {
-            throw APIError.invalidRequest("\(what): '\(k)' of \(s) is out of range; expected \(DurationText.format(min)) to \(DurationText.format(max))")
+            throw APIError.invalidRequest("\(what): '\(field)' of \(s) is out of range; expected \(DurationText.format(min)) to \(DurationText.format(max))")
         }
         return d
     }
-}
 
-public enum KeyName {
-    public static let maxLength = 100
-
-    /// Trims surrounding white space; 1-100 characters, no control characters.
-    public static func validate(_ raw: String, what: String) throws -> String {
-        let trimmed = String(raw.drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
-        guard !trimmed.isEmpty else { throw APIError.invalidRequest("\(what): 'name' must not be empty") }
-        guard trimmed.count <= maxLength else {
-            throw APIError.invalidRequest("\(what): 'name' is \(trimmed.count) characters; at most \(maxLength)")
-        }
-        if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            throw APIError.invalidRequest("\(what): 'name' must not contain control characters")
-        }
-        if SecretFormat.containsSecretShape(trimmed) {
-            throw APIError.invalidRequest("\(what): 'name' looks like a Keygate secret; a name is shown in lists and logs, so it is refused")
-        }
-        return trimmed
+    public static func keyName(_ s: String, what: String) throws -> String {
+        do { return try KeyName.validate(s) } catch { throw APIError.invalidRequest("\(what): \(error.text)") }
     }
 }
 
-public struct CreateKeyRequest: Sendable {
-    public var name: String
-    public var allowIPs: IPAllowList
-    /// Lifetime in seconds; nil: never expires.
-    public var expiresIn: Int64?
-
-    public static let maxLifetime: Int64 = 10 * 365 * 86400
-
-    public init(name: String, allowIPs: IPAllowList = .any, expiresIn: Int64? = nil) {
-        self.name = name; self.allowIPs = allowIPs; self.expiresIn = expiresIn
-    }
-
-    public init(json: JSON) throws {
-        let f = try RequestFields(json, what: "create key", allowed: ["name", "allow_ips", "expires_in"])
-        name = try KeyName.validate(try f.string("name", required: true)!, what: "create key")
-        allowIPs = try f.allowList("allow_ips") ?? .any
-        expiresIn = try f.duration("expires_in", min: 60, max: Self.maxLifetime)
-    }
-}
-
-public struct UpdateKeyRequest: Sendable {
-    public var name: String?
-    public var allowIPs: IPAllowList?
-
-    public init(name: String? = nil, allowIPs: IPAllowList? = nil) { self.name = name; self.allowIPs = allowIPs }
-
-    public init(json: JSON) throws {
-        let f = try RequestFields(json, what: "update key", allowed: ["name", "allow_ips"])
-        name = try f.string("name").map { try KeyName.validate($0, what: "update key") }
-        allowIPs = try f.allowList("allow_ips")
-        if name == nil && allowIPs == nil { throw APIError.invalidRequest("update key: give 'name', 'allow_ips' or both") }
-    }
-}
-
-/// The service socket's verification answer (SPEC 5.1).
-public enum VerifyResponse: Sendable, Equatable {
-    case apiKey(account: String, keyID: String, name: String, policy: String)
-    case accessToken(account: String, clientID: String, scope: String?, expiresIn: Int64)
-    case refused(code: String)
-
-    public init?(json: JSON) {
-        guard let valid = json["valid"]?.boolValue else { return nil }
-        if !valid { self = .refused(code: json["code"]?.stringValue ?? "UNKNOWN"); return }
-        switch json["kind"]?.stringValue {
-        case "api_key":
-            self = .apiKey(account: json["account"]?.stringValue ?? "", keyID: json["key_id"]?.stringValue ?? "",
-                           name: json["name"]?.stringValue ?? "", policy: json["policy"]?.stringValue ?? "")
-        case "access_token":
-            self = .accessToken(account: json["account"]?.stringValue ?? "", clientID: json["client_id"]?.stringValue ?? "",
-                                scope: json["scope"]?.stringValue, expiresIn: json["expires_in"]?.intValue ?? 0)
-        default: return nil
-        }
+extension KeygateError {
+    /// The reason alone, for messages that put their own context in front.
+    public var text: String {
+        if case .invalidArgument(let s) = self { return s }
+        return "\(self)"
     }
 }

@@ -73,7 +73,7 @@ public struct CredentialIndex: Sendable {
 
     /// Tokens neither revoked nor expired at `now`.
     public func liveTokenCount(now: Timestamp) -> Int {
-        tokensByDigest.values.filter { !$0.revoked && $0.expiresAt > now }.count
+        tokensByDigest.values.filter { $0.isLive(at: now) }.count
     }
 
     /// Live token counts of every account in one pass.
@@ -82,7 +82,7 @@ public struct CredentialIndex: Sendable {
         for (cid, digests) in liveTokensByClient {
             guard let account = clientsByID[cid]?.account else { continue }
             for d in digests {
-                if let t = tokensByDigest[d], !t.revoked, t.expiresAt > now { out[account, default: 0] += 1 }
+                if let t = tokensByDigest[d], t.isLive(at: now) { out[account, default: 0] += 1 }
             }
         }
         return out
@@ -97,7 +97,7 @@ public struct CredentialIndex: Sendable {
         var n = 0
         for (cid, pair) in clientsByID where pair.account == account {
             for d in liveTokensByClient[cid] ?? [] {
-                if let t = tokensByDigest[d], !t.revoked, t.expiresAt > now { n += 1 }
+                if let t = tokensByDigest[d], t.isLive(at: now) { n += 1 }
             }
         }
         return n

@@ -23,9 +23,17 @@ public enum TokenRules {
     /// The oldest live tokens of `clientID` to revoke so that one more fits
     /// under `maxLive`.
     public static func tokensToEvict(clientID: String, index: CredentialIndex, now: Timestamp, maxLive: Int) -> [SecretDigest] {
-        let live = (index.liveTokensByClient[clientID] ?? []).filter { (index.tokensByDigest[$0]?.expiresAt ?? 0) > now }
+        let live = (index.liveTokensByClient[clientID] ?? []).filter { index.tokensByDigest[$0]?.isLive(at: now) ?? false }
         let excess = live.count - maxLive + 1
         return excess > 0 ? Array(live.prefix(excess)) : []
     }
 
+    /// The live tokens of every pair of `account`: what "revoke the account's tokens" revokes.
+    public static func liveTokens(account: String, index: CredentialIndex, now: Timestamp) -> [SecretDigest] {
+        var out: [SecretDigest] = []
+        for (cid, pair) in index.clientsByID where pair.account == account {
+            for d in index.liveTokensByClient[cid] ?? [] where index.tokensByDigest[d]?.isLive(at: now) ?? false { out.append(d) }
+        }
+        return out
+    }
 }

@@ -63,9 +63,10 @@ public final class Daemon: @unchecked Sendable {
             engine.notifier = notifier
             self.engine = engine
             let uid = getuid()
-            try listen(socketSpecs[0], responder: ServiceResponder(engine: engine, clock: clock, daemonUID: uid, limiter: FailureLimiter()),
+            let limiter = FailureLimiter()
+            try listen(socketSpecs[0], responder: APIResponder(socket: .service, engine: engine, clock: clock, daemonUID: uid, limiter: limiter),
                        engine: engine, group: group, activated: activated)
-            try listen(socketSpecs[1], responder: AdminResponder(engine: engine, clock: clock, daemonUID: uid),
+            try listen(socketSpecs[1], responder: APIResponder(socket: .admin, engine: engine, clock: clock, daemonUID: uid, limiter: limiter),
                        engine: engine, group: group, activated: activated)
         } catch {
             for s in servers {
@@ -132,7 +133,7 @@ public final class Daemon: @unchecked Sendable {
         guard let engine else { return }
         let usage = DispatchSource.makeTimerSource(queue: control)
         usage.schedule(deadline: .now() + .seconds(usageInterval), repeating: .seconds(usageInterval), leeway: .milliseconds(500))
-        usage.setEventHandler { _ = engine.collectUsage() }
+        usage.setEventHandler { engine.writeUsage() }
         usage.resume()
         sources.append(usage)
         if let w = environment["WATCHDOG_USEC"], let usec = Int(w), usec > 0,

@@ -9,8 +9,8 @@ import NIOCore
 
 /// What a request asks the writer to change.
 enum Operation: Sendable {
-    case createKey(account: String, CreateKeyRequest)
-    case updateKey(account: String, id: String, UpdateKeyRequest)
+    case createKey(account: String, NewKey)
+    case updateKey(account: String, id: String, KeyChange)
     case deleteKey(account: String, id: String)
     case generateClient(account: String, allowIPs: IPAllowList, grace: Int64?)
     case deleteClient(account: String)
@@ -30,12 +30,13 @@ enum OperationResult: Sendable {
 }
 
 /// The single writer. Mutations queue up; each drain validates them one by one
-/// against the authoritative state, commits the whole batch in one SQLite
+/// against the authoritative state, commits the whole batch in one store
 /// transaction (one fsync), pushes the changes to every event loop's replica,
-/// and only then answers the callers.
+/// and only then answers the callers. It speaks the domain: operations in,
+/// `OperationResult` or `KeygateError` out; HTTP is the responders' business.
 public final class Engine: @unchecked Sendable {
     let queue = DispatchQueue(label: "keygate.writer")
-    let store: Store
+    let store: CredentialStore
     let clock: Clock
     let logger: Logger
     public let startedAt: Timestamp
@@ -44,7 +45,7 @@ public final class Engine: @unchecked Sendable {
     private(set) var master: CredentialIndex
     private(set) var config: KeygateConfiguration
     private(set) var configLoadedAt: Timestamp
-    private var dirtyUsage: [String: Store.Usage] = [:]
+    private var dirtyUsage: [String: KeyUse] = [:]
     /// Set when a commit failed and the authoritative state could not be read
     /// back from disk: no mutation is accepted until it can be.
     private var masterIsStale = false
@@ -63,7 +64,7 @@ public final class Engine: @unchecked Sendable {
     private var pending: [Pending] = []
     private var draining = false
 
-    public init(config: KeygateConfiguration, store: Store, loops: [EventLoop], clock: Clock, logger: Logger) throws {
+    public init(config: KeygateConfiguration, store: CredentialStore, loops: [EventLoop], clock: Clock, logger: Logger) throws {
         self.config = config
         self.store = store
         self.clock = clock
@@ -76,7 +77,8 @@ public final class Engine: @unchecked Sendable {
         let replicas = loops.map { Replica(loop: $0, config: config, index: index) }
         self.replicas = replicas
         self.replicaByLoop = Dictionary(uniqueKeysWithValues: replicas.map { (ObjectIdentifier($0.loop), $0) })
-        logger.info("state loaded", metadata: ["keys": "\(snap.keys.count)", "clients": "\(snap.clients.count)", "tokens": "\(snap.tokens.count)", "database": "\(store.path)"])
+        logger.info("state loaded", metadata: ["keys": "\(snap.keys.count)", "clients": "\(snap.clients.count)", "tokens": "\(snap.tokens.count)", "database": "\(store.location)"])
+        for r in replicas { r.usageSink = { [weak self] uses in self?.absorb(uses) } }
     }
 
     func replica(for loop: EventLoop) -> Replica {
@@ -113,7 +115,7 @@ public final class Engine: @unchecked Sendable {
         if batch.isEmpty { return }
         defer { queue.async { self.drain() } }
         if masterIsStale && !reloadMasterFromDisk() {
-            let failure = APIError(503, "storage_unavailable", "the state database cannot be read; nothing was changed")
+            let failure = KeygateError.storageUnavailable("the state database cannot be read; nothing was changed")
             for p in batch { p.promise.fail(failure) }
             return
         }
@@ -127,9 +129,9 @@ public final class Engine: @unchecked Sendable {
                 changes += change
                 results.append(.success(result))
             } catch let v as KeyRuleViolation {
-                results.append(.failure(APIError(v)))
+                results.append(.failure(KeygateError.keyRule(v)))
             } catch let v as ScopeViolation {
-                results.append(.failure(APIError(v)))
+                results.append(.failure(KeygateError.scope(v)))
             } catch {
                 results.append(.failure(error))
             }
@@ -142,7 +144,7 @@ public final class Engine: @unchecked Sendable {
                 logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
                 // The batch was applied to `master` as it was validated; the disk is the truth.
                 masterIsStale = !reloadMasterFromDisk()
-                let failure = APIError(503, "storage_unavailable", "the state database could not be written; nothing was changed: \(error)")
+                let failure = KeygateError.storageUnavailable("the state database could not be written; nothing was changed")
                 for p in batch { p.promise.fail(failure) }
                 return
             }
@@ -212,6 +214,7 @@ public final class Engine: @unchecked Sendable {
     private func execute(_ op: Operation, now: Timestamp) throws -> (OperationResult, [StateChange]) {
         switch op {
         case .createKey(let account, let req):
+            try AccountName.validateNew(account)
             try KeyRules.checkCreate(account: account, name: req.name, index: master, policy: config.policies.policy(for: account), now: now)
             let secret = SecretFormat.generate(.apiKey)
             let key = APIKey(id: Identifier.keyID(), account: account, name: req.name, digest: SecretDigest(of: Array(secret.utf8)),
@@ -227,6 +230,7 @@ public final class Engine: @unchecked Sendable {
             let key = try KeyRules.checkUpdate(account: account, id: id, newName: nil, index: master)
             return (.done, [.keyDeleted(id: key.id)])
         case .generateClient(let account, let allowIPs, let grace):
+            try AccountName.validateNew(account)
             let previous = master.currentClient(account: account)
             let secret = SecretFormat.generate(.clientSecret)
             let pair = ClientPair(clientID: Identifier.clientID(), account: account, secretDigest: SecretDigest(of: Array(secret.utf8)),
@@ -237,18 +241,15 @@ public final class Engine: @unchecked Sendable {
             return (.client(pair, secret: secret, previous: old), [.clientReplaced(pair, previousRetiresAt: retiresAt)])
         case .deleteClient(let account):
             guard master.currentClient(account: account) != nil || master.clientsByID.values.contains(where: { $0.account == account }) else {
-                throw APIError.notFound("account '\(account)' has no client credentials")
+                throw KeygateError.noClient(account: account)
             }
             return (.done, [.clientDeleted(account: account)])
         case .revokeAccountTokens(let account):
-            var digests: [SecretDigest] = []
-            for (cid, pair) in master.clientsByID where pair.account == account {
-                for d in master.liveTokensByClient[cid] ?? [] where (master.tokensByDigest[d]?.expiresAt ?? 0) > now { digests.append(d) }
-            }
+            let digests = TokenRules.liveTokens(account: account, index: master, now: now)
             return (.count(digests.count), digests.isEmpty ? [] : [.tokensRevoked(digests)])
         case .issueToken(let clientID, let asked):
             guard let pair = master.clientsByID[clientID], !pair.isRetired(at: now) else {
-                throw APIError(401, "invalid_client", "client authentication failed")
+                throw KeygateError.invalidClient
             }
             let policy = config.policies.policy(for: pair.account)
             let scope = try TokenRules.grantedScope(asked: asked, policy: policy)
@@ -276,40 +277,37 @@ public final class Engine: @unchecked Sendable {
     }
 
     func keys(account: String, on loop: EventLoop) -> EventLoopFuture<[APIKey]> {
-        collectUsage().hop(to: loop).flatMap { self.read(on: loop) { $0.master.keys(account: account) } }
+        read(on: loop) { $0.master.keys(account: account) }
     }
 
     // MARK: usage
 
-    /// Gathers last-use records from every replica into the authoritative state
-    /// and writes them in one transaction: never one write per verification.
-    func collectUsage() -> EventLoopFuture<Void> {
-        let loop = replicas[0].loop
-        let futures = replicas.map { r in r.loop.submit { r.takeUsage() } }
-        return EventLoopFuture.whenAllSucceed(futures, on: loop).flatMap { all in
-            let promise = loop.makePromise(of: Void.self)
-            self.queue.async {
-                for usage in all {
-                    for (id, u) in usage {
-                        guard var key = self.master.key(id: id) else { continue }
-                        if let prev = key.lastUsedAt, prev > u.at { continue }
-                        key.lastUsedAt = u.at
-                        key.lastUsedIP = u.ip
-                        self.master.apply(.keyUpdated(key))
-                        self.dirtyUsage[id] = Store.Usage(keyID: id, at: u.at, ip: u.ip)
-                    }
-                }
-                if !self.dirtyUsage.isEmpty {
-                    do {
-                        try self.store.commit([], usage: Array(self.dirtyUsage.values))
-                        self.dirtyUsage = [:]
-                    } catch {
-                        self.logger.warning("could not record key usage; will retry", metadata: ["error": "\(error)"])
-                    }
-                }
-                promise.succeed(())
+    /// Last-use records a replica pushes once per turn of its event loop.
+    /// They are in `master` at once (listings show them) and reach the disk
+    /// in batches: with the next commit or on the usage timer.
+    private func absorb(_ uses: [String: KeyUse]) {
+        queue.async {
+            for (id, u) in uses {
+                guard var key = self.master.key(id: id) else { continue }
+                if let prev = key.lastUsedAt, prev > u.at { continue }
+                key.lastUsedAt = u.at
+                key.lastUsedIP = u.ip
+                self.master.apply(.keyUpdated(key))
+                self.dirtyUsage[id] = u
             }
-            return promise.futureResult
+        }
+    }
+
+    /// Writes the last-use records held in memory; runs on the usage timer.
+    func writeUsage() {
+        queue.async {
+            guard !self.dirtyUsage.isEmpty else { return }
+            do {
+                try self.store.commit([], usage: Array(self.dirtyUsage.values))
+                self.dirtyUsage = [:]
+            } catch {
+                self.logger.warning("could not record key usage; will retry", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -458,6 +456,7 @@ public final class Engine: @unchecked Sendable {
     /// Waits until the writer queue has run everything handed to it, and writes
     /// any usage still held. Called last at shutdown, after the event loops stopped.
     public func finish() {
+        queue.sync {}  // the usage the replicas pushed is queued before this
         queue.sync {
             guard !dirtyUsage.isEmpty else { return }
             try? store.commit([], usage: Array(dirtyUsage.values))
@@ -474,31 +473,11 @@ public final class Engine: @unchecked Sendable {
         return EventLoopFuture.andAllSucceed(replicas.map { $0.loop.submit {} } + [promise.futureResult], on: loop)
     }
 
-    /// Final flush at shutdown: pending usage reaches the disk.
-    public func flush() -> EventLoopFuture<Void> { collectUsage() }
+    /// At shutdown: every replica hands over what it holds, then `finish` writes it.
+    public func flush() -> EventLoopFuture<Void> {
+        let loop = replicas[0].loop
+        return EventLoopFuture.andAllSucceed(replicas.map { r in r.loop.submit { r.pushUsage() } }, on: loop)
+    }
 
 }
 
-extension APIError {
-    init(_ v: KeyRuleViolation) {
-        switch v {
-        case .limitReached(let account, let count, let limit, let policy):
-            self.init(409, "key_limit_reached",
-                      "account '\(account)' already holds \(count) API keys; policy '\(policy)' allows at most \(limit). Delete a key first.",
-                      extra: ["limit": .int(Int64(limit)), "policy": .string(policy)])
-        case .nameTaken(let account, let name):
-            self.init(409, "name_taken", "account '\(account)' already has a key named '\(name)'")
-        case .unknownKey(let account, let id):
-            self = .notFound("account '\(account)' has no key '\(id)'")
-        }
-    }
-
-    init(_ v: ScopeViolation) {
-        switch v {
-        case .policyHasNoScopes(let policy):
-            self.init(400, "invalid_scope", "policy '\(policy)' grants no scopes; ask for none")
-        case .notAllowed(let scope, let policy, let allowed):
-            self.init(400, "invalid_scope", "scope '\(Redact.echo(scope, max: 64))' is not granted by policy '\(policy)'; allowed: \(allowed.joined(separator: " "))")
-        }
-    }
-}

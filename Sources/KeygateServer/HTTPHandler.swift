@@ -166,7 +166,7 @@ final class HTTPHandler: ChannelInboundHandler {
                     switch result {
                     case .success(let r): self.write(r, keepAlive: head.isKeepAlive && !r.close, ctx)
                     case .failure(let e):
-                        let api = (e as? APIError) ?? APIError(500, "internal_error", "the request failed: \(e)")
+                        let api = APIError(any: e)
                         self.write(.error(api, allocator: ctx.channel.allocator), keepAlive: head.isKeepAlive, ctx)
                     }
                 }

@@ -68,14 +68,7 @@ struct OAuthResponder {
         } else {
             throw ClientAuthFailure(error: APIError(401, "invalid_client", "client authentication is required: HTTP Basic, or client_id and client_secret in the body"), basic: usedBasic)
         }
-        let index = ctx.replica.index
-        let ok: ClientPair? = Array(secret.utf8).withUnsafeBufferPointer { bytes in
-            guard SecretFormat.classify(bytes) == .clientSecret,
-                  let pair = index.clientsByID[id], !pair.isRetired(at: now),
-                  pair.secretDigest.constantTimeEquals(SecretDigest(of: bytes)) else { return nil }
-            return pair
-        }
-        guard let pair = ok else {
+        guard let pair = ClientAuthentication.authenticate(clientID: id, secret: secret, index: ctx.replica.index, now: now) else {
             // The same answer for an unknown id and a wrong secret: nothing to probe.
             throw ClientAuthFailure(error: APIError(401, "invalid_client", "client authentication failed"), basic: usedBasic)
         }
@@ -141,11 +134,9 @@ struct OAuthResponder {
             let basic = req.head.headers.contains(name: "authorization")
             return .later(engine.submit(.issueToken(clientID: pair.clientID, scope: params["scope"]), on: ctx.loop).map { result -> Response in
                 guard case .token(let t, let secret) = result else { preconditionFailure("issue returns a token") }
-                var body: JSONObject = ["access_token": .string(secret), "token_type": "Bearer", "expires_in": .int(t.expiresAt - t.issuedAt)]
-                if let s = t.scope { body["scope"] = .string(s) }
-                return .json(.ok, .object(body), allocator: ctx.allocator, extraHeaders: Self.noStore)
+                return .wire(.ok, TokenResponse(accessToken: secret, expiresIn: t.expiresAt - t.issuedAt, scope: t.scope), ctx, headers: Self.noStore)
             }.flatMapErrorThrowing { e in
-                self.error((e as? APIError) ?? APIError(500, "server_error", "\(e)"), basic: basic, ctx)
+                self.error(APIError(any: e), basic: basic, ctx)
             })
         }
     }
@@ -163,26 +154,8 @@ struct OAuthResponder {
         guard let token = params["token"] else {
             return .now(.error(.invalidRequest("token is required"), allocator: ctx.allocator))
         }
-        let index = ctx.replica.index
-        let answer: JSON = Array(token.utf8).withUnsafeBufferPointer { bytes -> JSON in
-            switch SecretFormat.classify(bytes) {
-            case .accessToken?:
-                guard let t = index.tokensByDigest[SecretDigest(of: bytes)], !t.revoked, t.expiresAt > now,
-                      let pair = index.clientsByID[t.clientID], !pair.isRetired(at: now) else { return ["active": false] }
-                var o: JSONObject = ["active": true, "client_id": .string(t.clientID), "sub": .string(t.account),
-                                     "token_type": "Bearer", "exp": .int(t.expiresAt), "iat": .int(t.issuedAt)]
-                if let s = t.scope { o["scope"] = .string(s) }
-                return .object(o)
-            case .apiKey?:
-                guard let k = index.keysByDigest[SecretDigest(of: bytes)], !k.isExpired(at: now) else { return ["active": false] }
-                var o: JSONObject = ["active": true, "token_type": "api_key", "sub": .string(k.account), "key_id": .string(k.id), "iat": .int(k.createdAt)]
-                if let e = k.expiresAt { o["exp"] = .int(e) }
-                return .object(o)
-            default:
-                return ["active": false]
-            }
-        }
-        return .now(.json(.ok, answer, allocator: ctx.allocator, extraHeaders: Self.noStore))
+        let answer = IntrospectionResponse(Introspection.inspect(token, index: ctx.replica.index, now: now))
+        return .now(.wire(.ok, answer, ctx, headers: Self.noStore))
     }
 
     func revoke(_ req: Request, _ ctx: ResponderContext) -> Reply {
@@ -194,6 +167,8 @@ struct OAuthResponder {
             let digest = SecretDigest(of: Array(token.utf8))
             return .later(engine.submit(.revokeToken(clientID: pair.clientID, digest: digest), on: ctx.loop).map { _ in
                 .empty(.ok, headers: Self.noStore)
+            }.flatMapErrorThrowing { e in
+                self.error(APIError(any: e), basic: false, ctx)
             })
         }
     }

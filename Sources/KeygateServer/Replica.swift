@@ -1,5 +1,6 @@
 import KeygateConfig
 import KeygateCore
+import KeygateStore
 import NIOCore
 
 /// One event loop's own copy of the configuration and the credential state.
@@ -11,8 +12,11 @@ public final class Replica: @unchecked Sendable {
     private(set) var config: KeygateConfiguration
     private(set) var index: CredentialIndex
     var stats = LoopStats()
-    /// Last use of each key since the engine last collected it.
-    private var usage: [String: (at: Timestamp, ip: String?)] = [:]
+    /// Last use of each key since this loop last handed it to the engine.
+    private var usage: [String: KeyUse] = [:]
+    private var pushScheduled = false
+    /// Where the last-use records go, once per turn of the loop (set by the engine).
+    var usageSink: (([String: KeyUse]) -> Void)?
 
     init(loop: EventLoop, config: KeygateConfiguration, index: CredentialIndex) {
         self.loop = loop
@@ -39,14 +43,23 @@ public final class Replica: @unchecked Sendable {
     func verify(secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, ipText: String?, now: Timestamp) -> Verdict {
         let verdict = Verifier.decide(secret: secret, ip: ip, now: now, index: index, policies: config.policies)
         if case .apiKey(let key, _) = verdict {
-            usage[key.id] = (now, ipText)
+            usage[key.id] = KeyUse(keyID: key.id, at: now, ip: ipText)
+            if !pushScheduled {
+                // One hand-over per turn of the loop, however many verifications it answered.
+                pushScheduled = true
+                loop.execute { self.pushUsage() }
+            }
         }
         return verdict
     }
 
-    func takeUsage() -> [String: (at: Timestamp, ip: String?)] {
+    /// Hands what this loop recorded to the engine.
+    func pushUsage() {
         loop.preconditionInEventLoop()
-        defer { usage = [:] }
-        return usage
+        pushScheduled = false
+        guard !usage.isEmpty else { return }
+        let batch = usage
+        usage = [:]
+        usageSink?(batch)
     }
 }

@@ -8,8 +8,9 @@ import KeygateCore
 /// The state database: SQLite in WAL mode with synchronous=FULL, so a change
 /// is on disk when its commit returns. Only digests of secrets are stored.
 /// Used from one thread at a time (the daemon's writer).
-public final class Store: @unchecked Sendable {
+public final class Store: CredentialStore, @unchecked Sendable {
     public let path: String
+    public var location: String { path }
     let db: DatabaseQueue
 
     public init(path: String) throws {
@@ -93,11 +94,7 @@ public final class Store: @unchecked Sendable {
         try db.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
     }
 
-    public struct Snapshot {
-        public var keys: [APIKey] = []
-        public var clients: [ClientPair] = []
-        public var tokens: [AccessToken] = []
-    }
+    public typealias Snapshot = StoreSnapshot
 
     /// Everything, for the in-memory state at start, in the order it was written
     /// (key listings keep creation order across restarts).
@@ -127,12 +124,7 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    public struct Usage: Sendable {
-        public var keyID: String
-        public var at: Timestamp
-        public var ip: String?
-        public init(keyID: String, at: Timestamp, ip: String?) { self.keyID = keyID; self.at = at; self.ip = ip }
-    }
+    public typealias Usage = KeyUse
 
     /// Persists a batch of changes in one transaction: one fsync for all of them.
     public func commit(_ changes: [StateChange], usage: [Usage] = []) throws {

@@ -19,8 +19,32 @@ struct GlobalOptions: ParsableArguments {
     var adminPath: String { adminSocket ?? Env.get("KEYGATE_ADMIN_SOCKET") ?? "/run/keygate/admin.sock" }
     var servicePath: String { serviceSocket ?? Env.get("KEYGATE_SOCKET") ?? "/run/keygate/keygate.sock" }
 
-    var admin: Daemon { Daemon(client: UnixHTTPClient(path: adminPath), json: json) }
-    var service: Daemon { Daemon(client: UnixHTTPClient(path: servicePath), json: json) }
+    var admin: AdminClient { AdminClient(socketPath: adminPath) }
+    var service: ServiceClient { ServiceClient(socketPath: servicePath) }
+
+    /// Runs one or more typed calls, turning transport failures and refusals
+    /// into messages an operator can act on and the exit codes of SPEC 7.
+    /// With --json, a refusal's JSON goes to standard output too.
+    func call<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as ClientError {
+            switch e {
+            case .refused(let api):
+                if json { Console.printJSON(api.json) }
+                Console.error("keygate: \(api.message)")
+                for line in api.configurationErrors { Console.error("  \(line)") }
+                throw Exit.refused
+            case .unreachable:
+                Console.error("keygate: \(e)")
+                if let advice = e.advice { Console.error("hint: \(advice)") }
+                throw Exit.unreachable
+            case .io, .badResponse:
+                Console.error("keygate: \(e)")
+                throw Exit.refused
+            }
+        }
+    }
 }
 
 enum Env {
@@ -35,38 +59,6 @@ enum Env {
 enum Exit {
     static let refused = ExitCode(1)
     static let unreachable = ExitCode(3)
-}
-
-/// One call to the daemon, with transport failures and API errors turned
-/// into messages an operator can act on and the right exit code.
-struct Daemon {
-    let client: UnixHTTPClient
-    /// With --json, an error answer's JSON goes to standard output too.
-    var json = false
-
-    func call(_ method: String, _ path: String, body: JSON? = nil, headers: [(String, String)] = [], expect: Set<Int> = [200]) throws -> (HTTPReply, JSON?) {
-        let reply: HTTPReply
-        do {
-            reply = try client.request(method, path, json: body, headers: headers)
-        } catch let e as ClientError {
-            Console.error("keygate: \(e)")
-            if let advice = e.advice { Console.error("hint: \(advice)") }
-            if case .unreachable = e { throw Exit.unreachable }
-            throw Exit.refused
-        }
-        let json = reply.body.isEmpty ? nil : try? reply.json()
-        guard expect.contains(reply.status) else {
-            if self.json, let j = json { Console.printJSON(j) }
-            if let j = json, let e = APIError(json: j, status: reply.status) {
-                Console.error("keygate: \(e.message)")
-                for line in e.extra["errors"]?.arrayValue?.compactMap(\.stringValue) ?? [] { Console.error("  \(line)") }
-            } else {
-                Console.error("keygate: keygated answered \(reply.status)")
-            }
-            throw Exit.refused
-        }
-        return (reply, json)
-    }
 }
 
 func validateAccount(_ account: String) throws {

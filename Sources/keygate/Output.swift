@@ -45,19 +45,6 @@ struct Table {
     }
 }
 
-enum JSONPretty {
-    static func render(_ j: JSON, indent: String = "") -> String {
-        let inner = indent + "  "
-        switch j {
-        case .array(let a) where !a.isEmpty:
-            return "[\n" + a.map { inner + render($0, indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
-        case .object(let o) where !o.members.isEmpty:
-            return "{\n" + o.members.map { k, v in inner + JSON.string(k).text + ": " + render(v, indent: inner) }.joined(separator: ",\n") + "\n\(indent)}"
-        default:
-            return j.text
-        }
-    }
-}
 
 func describeAllowList(_ ips: [String]) -> String { ips.isEmpty ? "any" : ips.joined(separator: ",") }
 

@@ -9,11 +9,10 @@ struct ReloadCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (_, reply) = try global.admin.call("POST", Route.reload)
-        guard let j = reply else { throw Exit.refused }
-        if global.json { Console.printJSON(j); return }
-        print("Configuration reloaded (sha256 \(j["sha256"]?.stringValue?.prefix(12) ?? "?"))")
-        let later = j["takes_effect_at_restart"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let r = try global.call { try global.admin.reload() }
+        if global.json { Console.printJSON(r.json); return }
+        print("Configuration reloaded (sha256 \(r.digest.prefix(12)))")
+        let later = r.takesEffectAtRestart
         if !later.isEmpty {
             print("Takes effect at the next restart: \(later.joined(separator: ", "))")
         }

@@ -7,19 +7,17 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (_, body) = try global.admin.call("GET", Route.status)
-        guard let j = body else { throw Exit.refused }
-        if global.json { Console.printJSON(j); return }
-        let c = j["config"], n = j["counts"]
+        let s = try global.call { try global.admin.status() }
+        if global.json { Console.printJSON(s.json); return }
         print("""
-            keygated \(j["version"]?.stringValue ?? "?"), up \(j["uptime_seconds"]?.intValue ?? 0)s (since \(j["started_at"]?.stringValue ?? "?"))
-            configuration  \(c?["path"]?.stringValue ?? "?")
-              sha256       \(c?["sha256"]?.stringValue ?? "?")
-              loaded at    \(c?["loaded_at"]?.stringValue ?? "?")
-            accounts       \(n?["accounts"]?.intValue ?? 0)
-            api keys       \(n?["keys"]?.intValue ?? 0)
-            clients        \(n?["clients"]?.intValue ?? 0)
-            live tokens    \(n?["live_tokens"]?.intValue ?? 0)
+            keygated \(s.version), up \(s.uptimeSeconds)s (since \(TimeText.format(s.startedAt)))
+            configuration  \(s.configPath)
+              sha256       \(s.configDigest)
+              loaded at    \(TimeText.format(s.loadedAt))
+            accounts       \(s.accounts)
+            api keys       \(s.keys)
+            clients        \(s.clients)
+            live tokens    \(s.liveTokens)
             """)
     }
 }
@@ -30,13 +28,11 @@ struct AccountsCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (_, body) = try global.admin.call("GET", Route.accounts)
-        guard let j = body else { throw Exit.refused }
-        if global.json { Console.printJSON(j); return }
+        let list = try global.call { try global.admin.accounts() }
+        if global.json { Console.printJSON(list.json); return }
         var t = Table("ACCOUNT", "POLICY", "KEYS", "CLIENT ID", "LIVE TOKENS")
-        for a in j["accounts"]?.arrayValue ?? [] {
-            t.add(a["account"]?.stringValue ?? "", a["policy"]?.stringValue ?? "", String(a["keys"]?.intValue ?? 0),
-                  a["client_id"]?.stringValue ?? "-", String(a["live_tokens"]?.intValue ?? 0))
+        for a in list.accounts {
+            t.add(a.account, a.policy, String(a.keys), a.clientID ?? "-", String(a.liveTokens))
         }
         print(t.render())
     }

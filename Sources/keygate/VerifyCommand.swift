@@ -15,11 +15,8 @@ struct VerifyCommand: ParsableCommand {
         if secret == "-" {
             key = (readLine(strippingNewline: true) ?? "").trimmed(" \t\r")
         }
-        var body: JSONObject = ["key": .string(key)]
-        if let ip { body["ip"] = .string(ip) }
-        let (_, reply) = try global.service.call("POST", Route.verify, body: .object(body))
-        guard let j = reply, let v = VerifyResponse(json: j) else { throw Exit.refused }
-        if global.json { Console.printJSON(j) }
+        let v = try global.call { try global.service.verify(VerifyRequest(key: key, ip: ip)) }
+        if global.json { Console.printJSON(v.json) }
         switch v {
         case .apiKey(let account, let id, let name, let policy):
             if !global.json { print("valid: API key \(id) \"\(name)\" of \(account) (policy \(policy))") }

@@ -188,7 +188,8 @@ final class BadInputTests: XCTestCase {
             ("/v1/accounts/acme/keys", #"{"name":"x","expires_in":"5s"}"#, "create key: 'expires_in' of 5s is out of range; expected 1m to 3650d"),
             ("/v1/accounts/acme/keys", #"{"name":"x","colour":"red"}"#, "create key: unknown field 'colour'; expected name, allow_ips, expires_in"),
             ("/v1/accounts/acme/keys", "nope", "the body is not valid JSON: expected a JSON value at byte 0"),
-            ("/v1/accounts/bad%20name/keys", #"{"name":"x"}"#, "'bad%20name' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -"),
+            // Path segments are percent-decoded before they are checked (SPEC 6).
+            ("/v1/accounts/bad%20name/keys", #"{"name":"x"}"#, "'bad name' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -"),
         ]
         for (path, body, message) in cases {
             let r = try d.curl("POST", path, body: body, socket: d.adminSocket)

@@ -145,7 +145,7 @@ final class ReloadTests: XCTestCase {
         for i in 0..<reloads {
             let text = i % 3 == 2 ? broken : (i % 3 == 0 ? beta : alpha)
             try d.writeConfig(text)
-            let r = try UnixHTTPClient(path: d.adminSocket).request("POST", Route.reload)
+            let r = try UnixHTTPClient(path: d.adminSocket).request("POST", "/v1/reload")
             XCTAssertEqual(r.status, i % 3 == 2 ? 422 : 200)
             if i == 100 { rssAfterWarmup = rss() }
         }

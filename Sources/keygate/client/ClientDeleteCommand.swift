@@ -12,9 +12,9 @@ struct ClientDeleteCommand: ParsableCommand {
 
     func run() throws {
         // Nothing to ask about when there is nothing to delete.
-        _ = try global.admin.call("GET", Route.client(account))
+        _ = try global.call { try global.admin.client.call(.showClient, ["account": account], as: ClientView.self) }
         try Confirm.orRefuse("Delete the client credentials of \(account)? Every integration using them stops working at once.", yes: yes)
-        _ = try global.admin.call("DELETE", Route.client(account), expect: [204])
+        try global.call { try global.admin.deleteClient(account: account) }
         if global.json { Console.printJSON(["deleted": true, "account": .string(account)]); return }
         print("Deleted the client credentials of \(account)")
     }
@@ -29,9 +29,8 @@ struct TokensRevokeCommand: ParsableCommand {
     func validate() throws { try validateAccount(account) }
 
     func run() throws {
-        let (_, reply) = try global.admin.call("POST", Route.revokeTokens(account))
-        guard let j = reply else { throw Exit.refused }
-        if global.json { Console.printJSON(j); return }
-        print("Revoked \(j["revoked"]?.intValue ?? 0) token(s) of \(account)")
+        let r = try global.call { try global.admin.revokeTokens(account: account) }
+        if global.json { Console.printJSON(r.json); return }
+        print("Revoked \(r.revoked) token(s) of \(account)")
     }
 }

@@ -18,27 +18,23 @@ struct ClientGenerateCommand: ParsableCommand {
 
     func run() throws {
         let admin = global.admin
-        let (existing, current) = try admin.call("GET", Route.client(account), expect: [200, 404])
-        if existing.status == 200, let old = current?["client_id"]?.stringValue {
+        if let old = try global.call({ try admin.client(account: account) })?.clientID {
             let when = grace.map { "after \($0)" } ?? "at once"
             try Confirm.orRefuse("Replace the client credentials of \(account)? Client \(old) and every token it issued stop working \(when).", yes: yes)
         }
-        var body = JSONObject()
-        if !allowIPs.isEmpty { body["allow_ips"] = .array(allowIPs.map(JSON.string)) }
-        if let g = grace { body["grace"] = .string(g) }
-        let (_, reply) = try admin.call("POST", Route.client(account), body: .object(body), expect: [201])
-        guard let j = reply, let id = j["client_id"]?.stringValue, let secret = j["client_secret"]?.stringValue else { throw Exit.refused }
+        let request = GenerateClientRequest(allowIPs: allowIPs.isEmpty ? nil : allowIPs, grace: grace)
+        let g = try global.call { try admin.generateClient(account: account, request) }
         if global.json {
-            Console.printJSON(j)
+            Console.printJSON(g.json)
         } else {
             print("""
                 Client credentials for \(account)
-                  client id      \(id)
-                  client secret  \(secret)
-                  allowed        \(describeAllowList(j["allow_ips"]?.arrayValue?.compactMap(\.stringValue) ?? []))
+                  client id      \(g.client.clientID)
+                  client secret  \(g.secret)
+                  allowed        \(describeAllowList(g.client.allowIPs))
                 """)
-            if let prev = j["previous_client_id"]?.stringValue {
-                print("  replaced       \(prev) (stops working \(j["previous_retires_at"]?.stringValue ?? "now"))")
+            if let prev = g.previousClientID {
+                print("  replaced       \(prev) (stops working \(g.previousRetiresAt.map(TimeText.format) ?? "now"))")
             }
         }
         Console.secretWarning()

@@ -10,18 +10,17 @@ struct ClientShowCommand: ParsableCommand {
     func validate() throws { try validateAccount(account) }
 
     func run() throws {
-        let (_, reply) = try global.admin.call("GET", Route.client(account))
-        guard let j = reply else { throw Exit.refused }
-        if global.json { Console.printJSON(j); return }
+        let c = try global.call { try global.admin.client.call(.showClient, ["account": account], as: ClientView.self) }
+        if global.json { Console.printJSON(c.json); return }
         print("""
             client of \(account)
-              client id    \(j["client_id"]?.stringValue ?? "?")
-              created      \(j["created_at"]?.stringValue ?? "?")
-              allowed      \(describeAllowList(j["allow_ips"]?.arrayValue?.compactMap(\.stringValue) ?? []))
-              live tokens  \(j["live_tokens"]?.intValue ?? 0)
+              client id    \(c.clientID)
+              created      \(TimeText.format(c.createdAt))
+              allowed      \(describeAllowList(c.allowIPs))
+              live tokens  \(c.liveTokens ?? 0)
             """)
-        for r in j["retiring"]?.arrayValue ?? [] {
-            print("  retiring     \(r["client_id"]?.stringValue ?? "?") until \(r["retires_at"]?.stringValue ?? "?")")
+        for r in c.retiring ?? [] {
+            print("  retiring     \(r.clientID) until \(r.retiresAt.map(TimeText.format) ?? "?")")
         }
     }
 }

@@ -17,18 +17,16 @@ struct KeyCreateCommand: ParsableCommand {
     }
 
     func run() throws {
-        var body: JSONObject = ["name": .string(name)]
-        if !allowIPs.isEmpty { body["allow_ips"] = .array(allowIPs.map(JSON.string)) }
-        if let e = expires { body["expires_in"] = .string(e) }
-        let (_, reply) = try global.admin.call("POST", Route.keys(account), body: .object(body), expect: [201])
-        guard let j = reply, let key = KeyView(json: j), let secret = j["key"]?.stringValue else { throw Exit.refused }
+        let request = CreateKeyRequest(name: name, allowIPs: allowIPs.isEmpty ? nil : allowIPs, expiresIn: expires)
+        let created = try global.call { try global.admin.createKey(account: account, request) }
         if global.json {
-            Console.printJSON(j)
+            Console.printJSON(created.json)
         } else {
+            let key = created.key
             print("""
                 Created API key "\(key.name)" for \(account)
                   id       \(key.id)
-                  key      \(secret)
+                  key      \(created.secret)
                   allowed  \(describeAllowList(key.allowIPs))
                   expires  \(describeTime(key.expiresAt))
                 """)

@@ -15,7 +15,7 @@ struct KeyDeleteCommand: ParsableCommand {
     }
 
     func run() throws {
-        _ = try global.admin.call("DELETE", Route.key(account, keyID), expect: [204])
+        try global.call { try global.admin.deleteKey(account: account, id: keyID) }
         if global.json { Console.printJSON(["deleted": true, "id": .string(keyID)]); return }
         print("Deleted \(keyID) from \(account)")
     }

@@ -13,13 +13,11 @@ struct KeyListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (_, reply) = try global.admin.call("GET", Route.keys(account))
-        guard let j = reply else { throw Exit.refused }
-        if global.json { Console.printJSON(j); return }
-        let keys = (j["keys"]?.arrayValue ?? []).compactMap(KeyView.init(json:))
-        if keys.isEmpty { print("\(account) has no API keys"); return }
+        let list = try global.call { try global.admin.keys(account: account) }
+        if global.json { Console.printJSON(list.json); return }
+        if list.keys.isEmpty { print("\(account) has no API keys"); return }
         var t = Table("ID", "NAME", "HINT", "ALLOWED IPS", "CREATED", "EXPIRES", "LAST USED")
-        for k in keys {
+        for k in list.keys {
             let used = k.lastUsedAt.map { TimeText.format($0) + (k.lastUsedIP.map { " from \($0)" } ?? "") } ?? "never"
             t.add(k.id, k.name, k.hint + "…", describeAllowList(k.allowIPs), TimeText.format(k.createdAt), describeTime(k.expiresAt), used)
         }

@@ -21,13 +21,9 @@ struct KeyUpdateCommand: ParsableCommand {
     }
 
     func run() throws {
-        var body = JSONObject()
-        if let n = name { body["name"] = .string(n) }
-        if unrestricted { body["allow_ips"] = .array([]) }
-        if !allowIPs.isEmpty { body["allow_ips"] = .array(allowIPs.map(JSON.string)) }
-        let (_, reply) = try global.admin.call("PATCH", Route.key(account, keyID), body: .object(body))
-        guard let j = reply, let k = KeyView(json: j) else { throw Exit.refused }
-        if global.json { Console.printJSON(j); return }
+        let request = UpdateKeyRequest(name: name, allowIPs: unrestricted ? [] : (allowIPs.isEmpty ? nil : allowIPs))
+        let k = try global.call { try global.admin.updateKey(account: account, id: keyID, request) }
+        if global.json { Console.printJSON(k.json); return }
         print("Updated \(k.id): name \"\(k.name)\", allowed \(describeAllowList(k.allowIPs))")
     }
 }

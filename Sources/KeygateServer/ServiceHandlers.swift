@@ -7,16 +7,14 @@ import KeygateCore
 import NIOCore
 import NIOHTTP1
 
-/// The service socket: verification for local services, health.
-struct ServiceResponder: Responder {
+/// The service socket's handlers: verification for local services, health, metrics.
+struct ServiceHandlers {
     let clock: Clock
-    let daemonUID: UInt32
     let oauth: OAuthResponder
     let limiter: FailureLimiter
 
-    init(engine: Engine, clock: Clock, daemonUID: UInt32, limiter: FailureLimiter) {
+    init(engine: Engine, clock: Clock, limiter: FailureLimiter) {
         self.clock = clock
-        self.daemonUID = daemonUID
         self.limiter = limiter
         self.oauth = OAuthResponder(engine: engine, clock: clock, limiter: limiter)
     }
@@ -40,35 +38,11 @@ struct ServiceResponder: Responder {
         return v
     }
 
-    func respond(to req: Request, context ctx: ResponderContext) -> Reply {
-        if let allowed = ctx.replica.config.access.verify, ctx.peer.uid != daemonUID, !ctx.admits(allowed) {
-            return .now(Forbidden.response(ctx, list: "access.verify"))
-        }
-        switch (req.head.method, req.path) {
-        case (.POST, Route.verify[...]):
-            return .now(verify(req, ctx))
-        case (.GET, Route.auth[...]), (.HEAD, Route.auth[...]):
-            return .now(auth(req, ctx))
-        case (.GET, Route.healthz[...]), (.HEAD, Route.healthz[...]):
-            return .now(.json(.ok, ["status": "ok"], allocator: ctx.allocator))
-        case (.GET, Route.metrics[...]):
-            return .later(oauth.engine.metrics(on: ctx.loop).map { text in
-                var buf = ctx.allocator.buffer(capacity: text.utf8.count)
-                buf.writeString(text)
-                return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]), body: buf)
-            })
-        case (.POST, Route.token[...]):
-            return oauth.token(req, ctx)
-        case (.POST, Route.introspect[...]):
-            return oauth.introspect(req, ctx)
-        case (.POST, Route.revoke[...]):
-            return oauth.revoke(req, ctx)
-        case (_, Route.verify[...]), (_, Route.token[...]), (_, Route.introspect[...]), (_, Route.revoke[...]):
-            return .now(MethodNotAllowed.response(req, allow: "POST", ctx))
-        case (_, Route.healthz[...]), (_, Route.auth[...]), (_, Route.metrics[...]):
-            return .now(MethodNotAllowed.response(req, allow: "GET", ctx))
-        default:
-            return .now(.error(.notFound("no endpoint \(Redact.path(req.path)) on the service socket"), allocator: ctx.allocator))
+    func metrics(_ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        oauth.engine.metrics(on: ctx.loop).map { text in
+            var buf = ctx.allocator.buffer(capacity: text.utf8.count)
+            buf.writeString(text)
+            return Response(status: .ok, headers: HTTPHeaders([("Content-Type", Payload.prometheus.contentType)]), body: buf)
         }
     }
 
@@ -129,7 +103,7 @@ struct ServiceResponder: Responder {
     }
 }
 
-extension ServiceResponder {
+extension ServiceHandlers {
     static let challenge = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="keygate""#)])
     static let invalidToken = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="keygate", error="invalid_token""#)])
 
@@ -145,7 +119,10 @@ extension ServiceResponder {
             credential = Substring(k)
         }
         guard let secret = credential, !secret.isEmpty else {
-            return Response(status: .unauthorized, headers: Self.challenge, body: nil)
+            var r = Response.error(APIError(401, "credential_required", "send the credential as Authorization: Bearer … or X-API-Key"),
+                                   allocator: ctx.allocator)
+            r.headers.add(contentsOf: Self.challenge)
+            return r
         }
         var ip: IPAddress? = nil
         var ipText: String? = nil

@@ -1,0 +1,120 @@
+import KeygateAPI
+import KeygateCore
+import NIOCore
+import NIOHTTP1
+
+/// The admin socket's handlers: wire types in, engine operations, wire types out.
+struct AdminHandlers {
+    let engine: Engine
+    let clock: Clock
+
+    /// Runs `body` with the validated account of the path; refusals become answers.
+    func withAccount(_ p: PathParameters, _ ctx: ResponderContext, _ body: (String) throws -> EventLoopFuture<Response>) -> Reply {
+        do {
+            let account = p["account"]
+            guard AccountName.isValid(account) else {
+                throw APIError.invalidRequest("'\(Redact.echo(account, max: 70))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -")
+            }
+            return .later(try body(account))
+        } catch {
+            return .now(.error(APIError(any: error), allocator: ctx.allocator))
+        }
+    }
+
+    func keyID(_ p: PathParameters) throws -> String {
+        let id = p["id"]
+        guard Identifier.isKeyID(id) else {
+            throw APIError.notFound("'\(Redact.echo(id, max: 40))' is not a key id (key_ and 16 letters or digits)")
+        }
+        return id
+    }
+
+    func status(_ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.status(on: ctx.loop).map { s in
+            .wire(.ok, StatusView(version: KeygateVersion.string, startedAt: engine.startedAt, uptimeSeconds: clock.now() - engine.startedAt,
+                                  configPath: s.configPath, configDigest: s.configDigest, loadedAt: s.loadedAt,
+                                  accounts: Int64(s.accounts), keys: Int64(s.keys), clients: Int64(s.clients), liveTokens: Int64(s.liveTokens)), ctx)
+        }
+    }
+
+    func reload(_ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.reload(on: ctx.loop).map { o in
+            if !o.errors.isEmpty {
+                return .error(APIError(422, "invalid_configuration", "the configuration has \(o.errors.count) error(s); the running configuration stays",
+                                       extra: ["errors": .array(o.errors.map(JSON.string))]), allocator: ctx.allocator)
+            }
+            return .wire(.ok, ReloadResult(digest: o.digest, takesEffectAtRestart: o.restartRequired), ctx)
+        }
+    }
+
+    func accounts(_ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        let now = clock.now()
+        return engine.read(on: ctx.loop) { e in
+            let live = e.master.liveTokenCounts(now: now)
+            return AccountList(accounts: e.master.accounts.map { a in
+                AccountSummary(account: a, policy: e.config.policies.policy(for: a).name, keys: Int64(e.master.keyCount(account: a)),
+                               clientID: e.master.currentClient(account: a)?.clientID, liveTokens: Int64(live[a] ?? 0))
+            })
+        }.map { .wire(.ok, $0, ctx) }
+    }
+
+    func listKeys(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.keys(account: account, on: ctx.loop).map { keys in
+            .wire(.ok, KeyList(account: account, keys: keys.map(KeyView.init)), ctx)
+        }
+    }
+
+    func createKey(_ account: String, _ key: NewKey, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.createKey(account: account, key), on: ctx.loop).map { r in
+            guard case .key(let key, let secret?) = r else { preconditionFailure("create returns the new key") }
+            let location = RouteTable.endpoint(.updateKey).path(["account": account, "id": key.id])
+            return .wire(.created, CreatedKey(key: KeyView(key), account: account, secret: secret), ctx,
+                         headers: [("Cache-Control", "no-store"), ("Location", location)])
+        }
+    }
+
+    func updateKey(_ account: String, _ id: String, _ change: KeyChange, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.updateKey(account: account, id: id, change), on: ctx.loop).map { r in
+            guard case .key(let key, _) = r else { preconditionFailure("update returns the key") }
+            return .wire(.ok, KeyView(key), ctx)
+        }
+    }
+
+    func deleteKey(_ account: String, _ id: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.deleteKey(account: account, id: id), on: ctx.loop).map { _ in .empty(.noContent) }
+    }
+
+    func showClient(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        let now = clock.now()
+        return engine.read(on: ctx.loop) { e -> ClientView? in
+            guard let pair = e.master.currentClient(account: account) else { return nil }
+            let retiring = e.master.clientsByID.values.filter { $0.account == account && $0.retiresAt != nil && !$0.isRetired(at: now) }
+                .sorted { $0.createdAt < $1.createdAt }
+            return ClientView(pair, liveTokens: e.master.liveTokenCount(account: account, now: now),
+                              retiring: retiring.map { ClientView($0, liveTokens: nil) })
+        }.flatMapThrowing { view in
+            guard let view else { throw KeygateError.noClient(account: account) }
+            return .wire(.ok, view, ctx)
+        }
+    }
+
+    func generateClient(_ account: String, _ req: (allowIPs: IPAllowList, grace: Int64?), _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.generateClient(account: account, allowIPs: req.allowIPs, grace: req.grace), on: ctx.loop).map { r in
+            guard case .client(let pair, let secret, let previous) = r else { preconditionFailure("generate returns a pair") }
+            let answer = GeneratedClient(client: ClientView(pair, liveTokens: nil), secret: secret, previousClientID: previous?.clientID,
+                                         previousRetiresAt: previous.map { $0.retiresAt ?? pair.createdAt })
+            return .wire(.created, answer, ctx, headers: [("Cache-Control", "no-store")])
+        }
+    }
+
+    func deleteClient(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.deleteClient(account: account), on: ctx.loop).map { _ in .empty(.noContent) }
+    }
+
+    func revokeTokens(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.revokeAccountTokens(account: account), on: ctx.loop).map { r in
+            guard case .count(let n) = r else { preconditionFailure("revoke returns a count") }
+            return .wire(.ok, TokensRevoked(account: account, revoked: Int64(n)), ctx)
+        }
+    }
+}
