@@ -17,9 +17,9 @@ PY       := $(VENV)/bin/python
 # Debian packages the build, the daemon and the tests need.
 BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
 TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3
-PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client
+PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client schemathesis==4.32.5 openapi-spec-validator
 
-.PHONY: all build release run test test-python test-system bench deps test-deps install install-files uninstall clean
+.PHONY: all build release run test test-python test-system bench deps test-deps install install-files uninstall clean openapi golden
 
 all: build
 
@@ -33,7 +33,7 @@ test-deps: deps
 	if [ -n "$$missing" ]; then echo "make: installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	@$(PY) -c "import pytest, requests, requests_oauthlib, authlib, httpx, prometheus_client" 2>/dev/null || \
+	@$(PY) -c "import pytest, requests, requests_oauthlib, authlib, httpx, prometheus_client, schemathesis, openapi_spec_validator" 2>/dev/null || \
 	  $(PY) -m pip install -q $(PY_PKGS)
 
 build: deps
@@ -95,6 +95,17 @@ uninstall:
 
 bench: test-deps release
 	Tests/bench/verify-bench.sh $$($(SWIFT) build -c release --show-bin-path)
+
+# The OpenAPI documents in docs/openapi come from the route table; refresh them
+# after changing an endpoint or a wire type (a test fails until they match).
+openapi: build
+	for s in service admin; do .build/debug/keygate api-docs $$s > docs/openapi/$$s.json; done
+
+# The CLI's golden output (Tests/IntegrationTests/Golden): rewrite it from the
+# current binaries, then review the diff before committing.
+golden: build
+	$(SWIFT) build --build-tests
+	KEYGATE_UPDATE_GOLDEN=1 $(SWIFT) test --disable-swift-testing --filter CLIGoldenTests
 
 clean:
 	rm -rf .build .run $(VENV)

@@ -46,6 +46,14 @@ let package = Package(
         .testTarget(name: "KeygateConfigTests", dependencies: ["KeygateConfig"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KeygateStoreTests", dependencies: ["KeygateStore", "KeygateCore"]),
+        .testTarget(name: "KeygateAPITests", dependencies: ["KeygateAPI", "KeygateCore"]),
+        .testTarget(name: "KeygateServerTests", dependencies: [
+            "KeygateServer", "KeygateAPI", "KeygateCore", "KeygateConfig", "KeygateStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: ["KeygateCore", "KeygateAPI", "keygated", "keygate"]),
     ],
     swiftLanguageModes: [.v5]

@@ -55,7 +55,7 @@ public struct KeyView: WireType, Equatable {
         ("last_used_ip", Schema.nullable(Schema.string("The address of the last successful verification, when one was given."))),
     ]
     public static let schema = Schema.object(properties, required: properties.map(\.0), description: "An API key, without its secret.")
-    public static let example = KeyView(id: exampleKeyID, name: "CRM sync", hint: "kg_Xy3Pq", allowIPs: ["203.0.113.7/32"],
+    public static let example = KeyView(id: exampleKeyID, name: "CRM sync", hint: "kg_Xy3Pq", allowIPs: ["203.0.113.7"],
                                         createdAt: exampleTime, expiresAt: nil, lastUsedAt: exampleTime + 60, lastUsedIP: "203.0.113.7")
 }
 
@@ -100,7 +100,7 @@ public struct CreatedKey: WireType, Equatable {
         ("account", Schema.account),
         ("key", Schema.string("The secret: shown in this answer only, never again.", pattern: "^kg_[0-9A-Za-z]{46}$")),
     ], required: KeyView.properties.map(\.0) + ["account", "key"], description: "A new key with its secret, shown once.")
-    public static let example = CreatedKey(key: KeyView(id: exampleKeyID, name: "CRM sync", hint: "kg_Xy3Pq", allowIPs: ["203.0.113.7/32"],
+    public static let example = CreatedKey(key: KeyView(id: exampleKeyID, name: "CRM sync", hint: "kg_Xy3Pq", allowIPs: ["203.0.113.7"],
                                                         createdAt: exampleTime, expiresAt: exampleTime + 90 * 86400, lastUsedAt: nil, lastUsedIP: nil),
                                            account: "acme", secret: "kg_Xy3PqR7sT9uV1wX3yZ5aB7cD9eF1gH3iJ5kL7mN9o0aBcDe")
 }
@@ -145,7 +145,7 @@ public struct CreateKeyRequest: WireType, Equatable {
         ("name", KeyNameSchema.schema),
         ("allow_ips", Schema.nullable(Schema.array(Schema.network, maxItems: Validate.maxAllowIPs,
                                                    description: "Restrict the key to these addresses and CIDR blocks; empty or null: any."))),
-        ("expires_in", Schema.described(Schema.duration, "Expire the key after this long (60s to 3650d); omitted: never.")),
+        ("expires_in", Schema.nullable(Schema.described(Schema.duration, "Expire the key after this long (60s to 3650d); omitted or null: never."))),
     ], required: ["name"])
     public static let example = CreateKeyRequest(name: "CRM sync", allowIPs: ["203.0.113.7"], expiresIn: "90d")
 }
@@ -168,10 +168,13 @@ public struct KeyChange: Sendable, Equatable {
 }
 
 enum KeyNameSchema {
-    /// 1-100 characters with at least one that is neither white space nor a
-    /// control character; surrounding white space is trimmed.
+    /// Unicode's White_Space characters, which are trimmed from both ends.
+    static let space = #"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"#
+    static let control = #"\u0000-\u001f\u007f-\u009f"#
+    /// 1-100 characters; once surrounding white space is trimmed, at least one
+    /// character is left and none is a control character.
     static let schema = Schema.string("A name for the key, unique within the account: 1-100 characters, trimmed, no control characters.",
-                                      pattern: #"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"#,
+                                      pattern: "^[\(space)]*[^\(control)]*[^\(space)\(control)][^\(control)]*[\(space)]*$",
                                       minLength: 1, maxLength: 100, example: "CRM sync")
 }
 
@@ -192,7 +195,7 @@ public struct UpdateKeyRequest: WireType, Equatable {
 
     public init(json: JSON) throws {
         let f = try RequestFields(json, what: Self.what, allowed: ["name", "allow_ips"])
-        name = try f.string("name")
+        name = try f.string("name", nullable: false)
         allowIPs = try f.strings("allow_ips", max: Validate.maxAllowIPs)
         if name == nil && allowIPs == nil { throw APIError.invalidRequest("\(Self.what): give 'name', 'allow_ips' or both") }
     }
@@ -286,9 +289,9 @@ public struct GenerateClientRequest: WireType, Equatable {
         return .object(o)
     }
 
-    /// An absent body means the defaults.
+    /// An absent body means the defaults; a body must be an object.
     public init(json: JSON?) throws {
-        guard let json, !json.isNull else { self.init(); return }
+        guard let json else { self.init(); return }
         let f = try RequestFields(json, what: Self.what, allowed: ["allow_ips", "grace"])
         self.init(allowIPs: try f.strings("allow_ips", max: Validate.maxAllowIPs), grace: try f.string("grace"))
     }
@@ -303,7 +306,7 @@ public struct GenerateClientRequest: WireType, Equatable {
     public static let schema = Schema.object([
         ("allow_ips", Schema.nullable(Schema.array(Schema.network, maxItems: Validate.maxAllowIPs,
                                                    description: "Restrict token requests and token use to these addresses; empty or null: any."))),
-        ("grace", Schema.described(Schema.duration, "Keep the previous pair and its tokens working this long (1s to 30d); omitted: they stop at once.")),
+        ("grace", Schema.nullable(Schema.described(Schema.duration, "Keep the previous pair and its tokens working this long (1s to 30d); omitted or null: they stop at once."))),
     ], required: [], description: "Optional; an empty body means an unrestricted pair and no grace.")
     public static let example = GenerateClientRequest(allowIPs: ["203.0.113.0/24"], grace: "1h")
 }

@@ -42,8 +42,10 @@ public enum FormURLEncoded {
     }
 
     /// The parameters of a body; a parameter given twice is an error, and one
-    /// with an empty value counts as omitted (RFC 6749 section 3.2).
-    public static func parse(_ bytes: [UInt8]) throws -> [String: String] {
+    /// with an empty value counts as omitted (RFC 6749 section 3.2). With
+    /// `known`, other parameters are ignored, however often they come, as
+    /// RFC 6749 section 3.2 asks.
+    public static func parse(_ bytes: [UInt8], known: Set<String>? = nil) throws -> [String: String] {
         var out: [String: String] = [:]
         for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let text = String(decoding: pair, as: UTF8.self)
@@ -52,6 +54,7 @@ public enum FormURLEncoded {
             do { name = try decodeComponent(kv[0]) } catch let e as DecodeError {
                 throw DecodeError(description: "a parameter name has \(e.description)")
             }
+            if let known, !known.contains(name) { continue }
             let value: String
             do { value = kv.count > 1 ? try decodeComponent(kv[1]) : "" } catch let e as DecodeError {
                 throw DecodeError(description: "the value of '\(Redact.echo(name, max: 40))' has \(e.description)")

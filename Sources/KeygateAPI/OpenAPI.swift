@@ -54,7 +54,7 @@ public enum OpenAPIDocument {
         }
         parameters += e.requestHeaders.map { h in
             ["name": .string(h.name), "in": "header", "required": .bool(h.required), "description": .string(h.description),
-             "schema": ["type": "string"]]
+             "schema": h.schema]
         }
         if !parameters.isEmpty { op["parameters"] = .array(parameters) }
         if let r = e.request, !head {

@@ -63,8 +63,9 @@ public struct HeaderDoc: Sendable {
     public let name: String
     public let description: String
     public let required: Bool
-    public init(_ name: String, _ description: String, required: Bool = false) {
-        self.name = name; self.description = description; self.required = required
+    public let schema: JSON
+    public init(_ name: String, _ description: String, required: Bool = false, schema: JSON = ["type": "string"]) {
+        self.name = name; self.description = description; self.required = required; self.schema = schema
     }
 }
 
@@ -170,6 +171,10 @@ public enum RouteTable {
     static let noStore = [HeaderDoc("Cache-Control", "no-store", required: true), HeaderDoc("Pragma", "no-cache", required: true)]
     static let basicChallenge = HeaderDoc("WWW-Authenticate", "Basic realm=\"keygate\" when the client used HTTP Basic.")
     static let accountParam = "account"
+    /// The caller's address header (verify.ip_header): an address, or `unix:` or empty for none.
+    static let addressHeader = HeaderDoc("X-Real-IP", "The caller's address (the header named by verify.ip_header); `unix:` or empty means none.",
+                                         schema: ["anyOf": [["type": "string", "format": "ipv4"], ["type": "string", "format": "ipv6"],
+                                                            ["enum": ["unix:", ""]]]])
 
     public static let endpoints: [Endpoint] = [
         // MARK: service socket
@@ -184,7 +189,7 @@ public enum RouteTable {
                  description: "The credential comes from `Authorization: Bearer …` or `X-API-Key`, the caller's address from the header named by `verify.ip_header` (default X-Real-IP). The address header is trusted because only peers admitted by `access.verify` reach this endpoint.",
                  requestHeaders: [HeaderDoc("Authorization", "Bearer followed by an API key or access token."),
                                   HeaderDoc("X-API-Key", "An API key or access token (when Authorization is absent)."),
-                                  HeaderDoc("X-Real-IP", "The caller's address (the header named by verify.ip_header); `unix:` or empty means none.")],
+                                  addressHeader],
                  success: Success(204, "The credential is valid; who it belongs to is in the headers.", nil, headers: [
                     HeaderDoc("Keygate-Account", "The account that owns the credential.", required: true),
                     HeaderDoc("Keygate-Kind", "api_key or access_token.", required: true),
@@ -212,7 +217,7 @@ public enum RouteTable {
                  description: "RFC 6749 section 4.4. Client authentication by HTTP Basic (RFC 6749 section 2.3.1: form-urlencoded id and secret) or by `client_id`/`client_secret` in the body, never both. The caller's address comes from `verify.ip_header`. The token is durable before it is answered.",
                  request: .form(OAuthForms.token, example: OAuthForms.tokenExample),
                  requestHeaders: [HeaderDoc("Authorization", "Basic base64(urlencode(client_id):urlencode(client_secret))."),
-                                  HeaderDoc("X-Real-IP", "The caller's address (the header named by verify.ip_header).")],
+                                  addressHeader],
                  success: Success(200, "A new access token.", .json(TokenResponse.self), headers: noStore),
                  errors: [ErrorDoc(400, ["invalid_request", "unsupported_grant_type", "invalid_scope", "unauthorized_client"],
                                    "RFC 6749 section 5.2; unauthorized_client: the caller's address is not allowed for the pair or its policy.", headers: noStore),
@@ -333,7 +338,7 @@ public enum RouteTable {
                 var ok = true
                 for (seg, want) in zip(p, e.segments) {
                     if want.hasPrefix("{") {
-                        if seg.isEmpty { ok = false; break }
+                        // An empty value reaches the handler, which says why it is not a name.
                         params.values.append((String(want.dropFirst().dropLast()), PercentEncoding.decodeSegment(seg)))
                     } else if seg != want {
                         ok = false; break

@@ -19,7 +19,7 @@ public struct VerifyRequest: WireType, Equatable {
     }
     public static let schemaName = "VerifyRequest"
     public static let schema = Schema.object([
-        ("key", Schema.string("An API key (kg_…) or an access token (kgat_…).", maxLength: 4096)),
+        ("key", Schema.string("An API key (kg_…) or an access token (kgat_…); anything else is answered MALFORMED.")),
         ("ip", Schema.nullable(Schema.described(Schema.address, "The caller's address; may be omitted only where no IP rule applies."))),
     ], required: ["key"])
     public static let example = VerifyRequest(key: "kg_Xy3PqR7sT9uV1wX3yZ5aB7cD9eF1gH3iJ5kL7mN9o0aBcDe", ip: "203.0.113.7")
@@ -177,19 +177,19 @@ public enum OAuthForms {
     ]
     public static let token = Schema.object([
         ("grant_type", Schema.const("client_credentials")),
-        ("scope", Schema.string("Space-separated scopes; omitted: every scope of the policy.")),
+        ("scope", Schema.string("Space-separated scopes; omitted or empty: every scope of the policy.")),
     ] + clientAuth, required: ["grant_type"], description: "RFC 6749 section 4.4.2.", additional: true)
     public static let tokenExample: JSON = ["grant_type": "client_credentials", "scope": "read"]
 
     public static let introspect = Schema.object([
-        ("token", Schema.string("The access token or API key to look at.")),
+        ("token", Schema.string("The access token or API key to look at.", minLength: 1)),
         ("token_type_hint", Schema.string("Ignored: every kind of secret is recognised by its prefix.")),
-    ], required: ["token"], description: "RFC 7662 section 2.1.", additional: true)
+    ], required: ["token"], description: "RFC 7662 section 2.1; unknown parameters are ignored, none may be given twice.", additionalForm: true)
     public static let introspectExample: JSON = ["token": "kgat_Mn3Bv5Cx7Za9Sd1Fg3Hj5Kl7Qw9Er1Ty3Ui5Op7As9Df1Gh3"]
 
     public static let revoke = Schema.object([
-        ("token", Schema.string("The access token to revoke.")),
+        ("token", Schema.string("The access token to revoke.", minLength: 1)),
         ("token_type_hint", Schema.string("Ignored.")),
-    ] + clientAuth, required: ["token"], description: "RFC 7009 section 2.1.", additional: true)
+    ] + clientAuth, required: ["token"], description: "RFC 7009 section 2.1; unknown parameters are ignored, none may be given twice.", additionalForm: true)
     public static let revokeExample: JSON = ["token": "kgat_Mn3Bv5Cx7Za9Sd1Fg3Hj5Kl7Qw9Er1Ty3Ui5Op7As9Df1Gh3"]
 }

@@ -149,7 +149,11 @@ public struct RequestFields {
 
     public func has(_ k: String) -> Bool { object[k] != nil }
 
-    public func string(_ k: String, required: Bool = false) throws -> String? {
+    /// A string member; null counts as absent unless `nullable` is false.
+    public func string(_ k: String, required: Bool = false, nullable: Bool = true) throws -> String? {
+        if !nullable, let v = object[k], v.isNull {
+            throw APIError.invalidRequest("\(what): '\(k)' must be a string, got null")
+        }
         guard let v = object[k], !v.isNull else {
             if required { throw APIError.invalidRequest("\(what): '\(k)' is required") }
             return nil

@@ -9,12 +9,12 @@ public enum KeyName {
         guard raw.unicodeScalars.count <= maxLength else {
             throw .invalidArgument("'name' is \(raw.unicodeScalars.count) characters; at most \(maxLength)")
         }
-        if raw.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        let trimmed = String(String.UnicodeScalarView(raw.unicodeScalars.drop(while: \.properties.isWhitespace).reversed()
+            .drop(while: \.properties.isWhitespace).reversed()))
+        guard !trimmed.isEmpty else { throw .invalidArgument("'name' must not be empty") }
+        if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw .invalidArgument("'name' must not contain control characters")
         }
-        let trimmed = String(raw.unicodeScalars.drop(while: \.properties.isWhitespace).reversed()
-            .drop(while: \.properties.isWhitespace).reversed().map(Character.init))
-        guard !trimmed.isEmpty else { throw .invalidArgument("'name' must not be empty") }
         if SecretFormat.containsSecretShape(trimmed) {
             throw .invalidArgument("'name' looks like a Keygate secret; a name is shown in lists and logs, so it is refused")
         }

@@ -232,11 +232,13 @@ public enum Identifier {
     }
 }
 
-/// Account names: 1-64 characters from [A-Za-z0-9._@-] (SPEC section 1).
+/// Account names: 1-64 characters from [A-Za-z0-9._@-] (SPEC section 1),
+/// except "." and "..": HTTP clients (curl, requests) remove such path
+/// segments, so no URL could name the account.
 public enum AccountName {
     public static func isValid<S: StringProtocol>(_ s: S) -> Bool {
         let u = s.utf8
-        guard (1...64).contains(u.count) else { return false }
+        guard (1...64).contains(u.count), s != ".", s != ".." else { return false }
         return u.allSatisfy { Base62.isDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "-") }
     }
 }

@@ -21,7 +21,12 @@ struct OAuthResponder {
 
     /// The form parameters of a POST body; parameters in the query string are refused
     /// so that a client secret never lands in an access log.
-    func form(_ req: Request) throws -> [String: String] {
+    /// The parameters each form endpoint reads, from its schema in the route table.
+    static let parameters: [OperationID: Set<String>] = Dictionary(uniqueKeysWithValues: [OperationID.token, .introspect, .revoke].map { op in
+        (op, Set(RouteTable.endpoint(op).request?.schema["properties"]?.objectValue?.keys ?? []))
+    })
+
+    func form(_ req: Request, _ op: OperationID) throws -> [String: String] {
         if let q = req.query, !q.isEmpty {
             throw APIError.invalidRequest("send parameters in the form-encoded request body, not in the query string")
         }
@@ -30,7 +35,7 @@ struct OAuthResponder {
             throw APIError.invalidRequest("the body must be application/x-www-form-urlencoded, got '\(Redact.echo(type, max: 60))'")
         }
         do {
-            return try FormURLEncoded.parse(req.body.getBytes(at: req.body.readerIndex, length: req.body.readableBytes) ?? [])
+            return try FormURLEncoded.parse(req.body.getBytes(at: req.body.readerIndex, length: req.body.readableBytes) ?? [], known: Self.parameters[op])
         } catch let e as FormURLEncoded.DecodeError {
             throw APIError.invalidRequest("the form body is malformed: \(e)")
         }
@@ -88,12 +93,12 @@ struct OAuthResponder {
     /// The common part of the client-authenticated endpoints: the form, the
     /// per-address limit on failed logins, client authentication; then `body`.
     /// Errors become RFC 6749 section 5.2 answers.
-    func clientAuthenticated(_ req: Request, _ ctx: ResponderContext,
+    func clientAuthenticated(_ req: Request, _ op: OperationID, _ ctx: ResponderContext,
                              _ body: ([String: String], ClientPair, Timestamp) throws -> Reply) -> Reply {
         let now = clock.now()
         var basic = false
         do {
-            let params = try form(req)
+            let params = try form(req, op)
             let caller = (try? callerAddress(req, ctx)) ?? nil
             let pair: ClientPair
             do {
@@ -120,7 +125,7 @@ struct OAuthResponder {
     }
 
     func token(_ req: Request, _ ctx: ResponderContext) -> Reply {
-        clientAuthenticated(req, ctx) { params, pair, _ in
+        clientAuthenticated(req, .token, ctx) { params, pair, _ in
             guard let grant = params["grant_type"] else { throw APIError.invalidRequest("grant_type is required; use client_credentials") }
             guard grant == "client_credentials" else {
                 throw APIError(400, "unsupported_grant_type", "grant_type '\(Redact.echo(grant, max: 40))' is not supported; use client_credentials")
@@ -145,7 +150,7 @@ struct OAuthResponder {
         let now = clock.now()
         let params: [String: String]
         do {
-            params = try form(req)
+            params = try form(req, .introspect)
         } catch let e as APIError {
             return .now(.error(e, allocator: ctx.allocator))
         } catch {
@@ -159,7 +164,7 @@ struct OAuthResponder {
     }
 
     func revoke(_ req: Request, _ ctx: ResponderContext) -> Reply {
-        clientAuthenticated(req, ctx) { params, pair, _ in
+        clientAuthenticated(req, .revoke, ctx) { params, pair, _ in
             guard let token = params["token"] else { throw APIError.invalidRequest("token is required") }
             guard SecretFormat.classify(token) == .accessToken else {
                 return .now(.empty(.ok, headers: Self.noStore))  // RFC 7009 section 2.2: unknown tokens are not an error

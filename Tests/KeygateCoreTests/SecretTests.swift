@@ -99,6 +99,10 @@ final class SecretTests: XCTestCase {
 
     func testAccountNames() {
         XCTAssertTrue(AccountName.isValid("acme"))
+        XCTAssertFalse(AccountName.isValid("."), "no URL can name it: clients remove dot segments")
+        XCTAssertFalse(AccountName.isValid(".."))
+        XCTAssertTrue(AccountName.isValid("..."))
+        XCTAssertTrue(AccountName.isValid(".a"))
         XCTAssertTrue(AccountName.isValid("ops@example.com"))
         XCTAssertTrue(AccountName.isValid(String(repeating: "a", count: 64)))
         XCTAssertFalse(AccountName.isValid(""))
