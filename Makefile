@@ -16,8 +16,8 @@ PY       := $(VENV)/bin/python
 
 # Debian packages the build, the daemon and the tests need.
 BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
-TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3
-PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client schemathesis==4.32.5 openapi-spec-validator
+TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux
+PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client schemathesis==4.32.5 openapi-spec-validator mcp==2.3.0 jsonschema
 
 .PHONY: all build release run test test-python test-system bench deps test-deps install install-files uninstall clean openapi golden
 
@@ -33,7 +33,7 @@ test-deps: deps
 	if [ -n "$$missing" ]; then echo "make: installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	@$(PY) -c "import pytest, requests, requests_oauthlib, authlib, httpx, prometheus_client, schemathesis, openapi_spec_validator" 2>/dev/null || \
+	@$(PY) -c "import pytest, requests, requests_oauthlib, authlib, httpx, prometheus_client, schemathesis, openapi_spec_validator, mcp, jsonschema" 2>/dev/null || \
 	  $(PY) -m pip install -q $(PY_PKGS)
 
 build: deps

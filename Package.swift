@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
@@ -38,8 +39,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "KeygateMCP", dependencies: [
+            "KeygateAPI", "KeygateCore",
+            .product(name: "MCP", package: "swift-sdk"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "keygate", dependencies: [
-            "KeygateAPI", "KeygateConfig", "KeygateCore",
+            "KeygateAPI", "KeygateConfig", "KeygateCore", "KeygateMCP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KeygateCoreTests", dependencies: ["KeygateCore", "KeygateAPI"]),
@@ -47,6 +53,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KeygateStoreTests", dependencies: ["KeygateStore", "KeygateCore"]),
         .testTarget(name: "KeygateAPITests", dependencies: ["KeygateAPI", "KeygateCore"]),
+        .testTarget(name: "KeygateMCPTests", dependencies: ["KeygateMCP", "KeygateAPI",
+                                                            .product(name: "MCP", package: "swift-sdk")]),
         .testTarget(name: "KeygateServerTests", dependencies: [
             "KeygateServer", "KeygateAPI", "KeygateCore", "KeygateConfig", "KeygateStore",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -167,13 +167,13 @@ public struct KeyChange: Sendable, Equatable {
     public init(name: String? = nil, allowIPs: IPAllowList? = nil) { self.name = name; self.allowIPs = allowIPs }
 }
 
-enum KeyNameSchema {
+public enum KeyNameSchema {
     /// Unicode's White_Space characters, which are trimmed from both ends.
     static let space = #"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"#
     static let control = #"\u0000-\u001f\u007f-\u009f"#
     /// 1-100 characters; once surrounding white space is trimmed, at least one
     /// character is left and none is a control character.
-    static let schema = Schema.string("A name for the key, unique within the account: 1-100 characters, trimmed, no control characters.",
+    public static let schema = Schema.string("A name for the key, unique within the account: 1-100 characters, trimmed, no control characters.",
                                       pattern: "^[\(space)]*[^\(control)]*[^\(space)\(control)][^\(control)]*[\(space)]*$",
                                       minLength: 1, maxLength: 100, example: "CRM sync")
 }

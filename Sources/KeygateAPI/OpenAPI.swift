@@ -9,7 +9,7 @@ public enum OpenAPIDocument {
         GenerateClientRequest.self, GeneratedClient.self, TokensRevoked.self, AccountSummary.self, AccountList.self,
         StatusView.self, ReloadResult.self,
     ]
-    static let schemas: [String: JSON] = Dictionary(uniqueKeysWithValues: types.map { ($0.schemaName, $0.schema) })
+    public static let schemas: [String: JSON] = Dictionary(uniqueKeysWithValues: types.map { ($0.schemaName, $0.schema) })
 
     static let socketPaths: [APISocket: String] = [.service: "/run/keygate/keygate.sock", .admin: "/run/keygate/admin.sock"]
 
@@ -129,7 +129,7 @@ public enum OpenAPIDocument {
     }
 
     /// The component schemas `root` refers to, and those they refer to, by name.
-    static func referencedSchemas(from root: JSON) -> JSONObject {
+    public static func referencedSchemas(from root: JSON) -> JSONObject {
         var names: [String] = []
         var queue = [root]
         while let j = queue.popLast() {

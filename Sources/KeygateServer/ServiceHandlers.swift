@@ -212,7 +212,7 @@ enum VerdictWriter {
 enum Forbidden {
     static func response(_ ctx: ResponderContext, list: String) -> Response {
         let p = ctx.peer
-        var r = Response.error(APIError(403, "forbidden", "uid \(p.uid) (gid \(p.gid), pid \(p.pid)) is not allowed here; add it to \(list) in \(ctx.replica.config.path)"),
+        var r = Response.error(APIError(403, "forbidden", "access denied: uid \(p.uid) (gid \(p.gid), pid \(p.pid)) is not allowed here; add it to \(list) in \(ctx.replica.config.path)"),
                                allocator: ctx.allocator)
         r.close = true
         return r
