@@ -16,7 +16,7 @@ PY       := $(VENV)/bin/python
 
 # Debian packages the build, the daemon and the tests need.
 BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
-TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux
+TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux postgresql
 PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client schemathesis==4.32.5 openapi-spec-validator mcp==2.3.0 jsonschema
 
 .PHONY: all build release run test test-python test-system bench deps test-deps install install-files uninstall clean openapi golden
@@ -47,13 +47,15 @@ run: build
 	@echo "keygated on etc/keygate/dev.yaml; sockets and database in ./.run (Ctrl-C stops it)"
 	.build/debug/keygated --config etc/keygate/dev.yaml
 
+# The Swift and Python tests run with a private PostgreSQL cluster
+# (Tests/system/with-postgres.sh) for the PostgreSQL store and several hosts.
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --disable-swift-testing
+	Tests/system/with-postgres.sh $(SWIFT) test --disable-swift-testing
 	$(MAKE) --no-print-directory test-python test-system
 
 test-python: test-deps
-	KEYGATE_BIN_DIR=$$($(SWIFT) build --show-bin-path) $(PY) -m pytest -q Tests/python
+	KEYGATE_BIN_DIR=$$($(SWIFT) build --show-bin-path) Tests/system/with-postgres.sh $(PY) -m pytest -q Tests/python
 
 # The systemd units (systemd-analyze verify and security) and make install/uninstall.
 test-system: test-deps
@@ -73,6 +75,7 @@ install-files:
 	install -m 0644 systemd/keygate.sysusers $(DESTDIR)$(LIBDIR)/sysusers.d/keygate.conf
 	install -m 0644 systemd/keygate.tmpfiles $(DESTDIR)$(LIBDIR)/tmpfiles.d/keygate.conf
 	install -m 0644 etc/nginx/keygate.conf etc/nginx/keygate-upstream.conf $(DESTDIR)$(SHAREDIR)/nginx/
+	install -m 0644 systemd/keygated-postgres-tcp.conf $(DESTDIR)$(SHAREDIR)/
 	install -d -m 0755 $(DESTDIR)$(CONFDIR)
 	@if [ -e $(DESTDIR)$(CONFDIR)/keygate.yaml ]; then \
 	  echo "keeping the existing $(DESTDIR)$(CONFDIR)/keygate.yaml (the shipped one is $(SHAREDIR)/keygate.yaml.example)"; \

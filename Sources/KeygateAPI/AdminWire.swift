@@ -405,6 +405,42 @@ public struct AccountList: WireType, Equatable {
     public static let example = AccountList(accounts: [.example])
 }
 
+/// Where the state lives and, with PostgreSQL, how far the change feed is read.
+public struct StorageStatus: Equatable, Sendable {
+    public var backend: String
+    public var feedPosition: Int64?
+    public var feedLagSeconds: Int64?
+    public var stale: Bool?
+    public var lookups: Int64?
+
+    public init(backend: String, feedPosition: Int64? = nil, feedLagSeconds: Int64? = nil, stale: Bool? = nil, lookups: Int64? = nil) {
+        self.backend = backend; self.feedPosition = feedPosition; self.feedLagSeconds = feedLagSeconds; self.stale = stale; self.lookups = lookups
+    }
+
+    var json: JSON {
+        var o: JSONObject = ["backend": .string(backend)]
+        if let p = feedPosition { o["feed_position"] = .int(p) }
+        if let l = feedLagSeconds { o["feed_lag_seconds"] = .int(l) }
+        if let s = stale { o["stale"] = .bool(s) }
+        if let n = lookups { o["lookups"] = .int(n) }
+        return .object(o)
+    }
+
+    init(json: JSON) throws {
+        let m = try Members(json, "Status.storage")
+        self.init(backend: try m.string("backend"), feedPosition: m.object["feed_position"]?.intValue,
+                  feedLagSeconds: m.object["feed_lag_seconds"]?.intValue, stale: m.object["stale"]?.boolValue, lookups: m.object["lookups"]?.intValue)
+    }
+
+    static let schema = Schema.object([
+        ("backend", Schema.string(oneOf: ["sqlite", "postgres", "memory"])),
+        ("feed_position", Schema.integer("The change feed's sequence number this host has read up to.", minimum: 0)),
+        ("feed_lag_seconds", Schema.integer("Seconds since this host last read the change feed.", minimum: 0)),
+        ("stale", Schema.described(Schema.boolean, "Verifications are refused: the feed is older than storage.max_staleness.")),
+        ("lookups", Schema.integer("Database lookups of secrets this host did not know.", minimum: 0)),
+    ], required: ["backend"])
+}
+
 public struct StatusView: WireType, Equatable {
     public var version: String
     public var startedAt: Timestamp
@@ -416,9 +452,11 @@ public struct StatusView: WireType, Equatable {
     public var keys: Int64
     public var clients: Int64
     public var liveTokens: Int64
+    public var storage: StorageStatus
 
     public init(version: String, startedAt: Timestamp, uptimeSeconds: Int64, configPath: String, configDigest: String, loadedAt: Timestamp,
-                accounts: Int64, keys: Int64, clients: Int64, liveTokens: Int64) {
+                accounts: Int64, keys: Int64, clients: Int64, liveTokens: Int64, storage: StorageStatus) {
+        self.storage = storage
         self.version = version; self.startedAt = startedAt; self.uptimeSeconds = uptimeSeconds; self.configPath = configPath
         self.configDigest = configDigest; self.loadedAt = loadedAt; self.accounts = accounts; self.keys = keys
         self.clients = clients; self.liveTokens = liveTokens
@@ -427,7 +465,8 @@ public struct StatusView: WireType, Equatable {
     public var json: JSON {
         ["version": .string(version), "started_at": .string(TimeText.format(startedAt)), "uptime_seconds": .int(uptimeSeconds),
          "config": ["path": .string(configPath), "sha256": .string(configDigest), "loaded_at": .string(TimeText.format(loadedAt))],
-         "counts": ["accounts": .int(accounts), "keys": .int(keys), "clients": .int(clients), "live_tokens": .int(liveTokens)]]
+         "counts": ["accounts": .int(accounts), "keys": .int(keys), "clients": .int(clients), "live_tokens": .int(liveTokens)],
+         "storage": storage.json]
     }
     public init(json: JSON) throws {
         let m = try Members(json, Self.schemaName)
@@ -435,7 +474,8 @@ public struct StatusView: WireType, Equatable {
         let n = try Members(try m.value("counts"), Self.schemaName + ".counts")
         self.init(version: try m.string("version"), startedAt: try m.time("started_at"), uptimeSeconds: try m.int("uptime_seconds"),
                   configPath: try c.string("path"), configDigest: try c.string("sha256"), loadedAt: try c.time("loaded_at"),
-                  accounts: try n.int("accounts"), keys: try n.int("keys"), clients: try n.int("clients"), liveTokens: try n.int("live_tokens"))
+                  accounts: try n.int("accounts"), keys: try n.int("keys"), clients: try n.int("clients"), liveTokens: try n.int("live_tokens"),
+                  storage: try StorageStatus(json: try m.value("storage")))
     }
     public static let schemaName = "Status"
     public static let schema = Schema.object([
@@ -448,10 +488,11 @@ public struct StatusView: WireType, Equatable {
         ("counts", Schema.object([("accounts", Schema.integer(minimum: 0)), ("keys", Schema.integer(minimum: 0)),
                                   ("clients", Schema.integer(minimum: 0)), ("live_tokens", Schema.integer(minimum: 0))],
                                  required: ["accounts", "keys", "clients", "live_tokens"])),
-    ], required: ["version", "started_at", "uptime_seconds", "config", "counts"])
+        ("storage", StorageStatus.schema),
+    ], required: ["version", "started_at", "uptime_seconds", "config", "counts", "storage"])
     public static let example = StatusView(version: KeygateVersion.string, startedAt: exampleTime, uptimeSeconds: 3600, configPath: "/etc/keygate/keygate.yaml",
                                            configDigest: String(repeating: "3f", count: 32), loadedAt: exampleTime,
-                                           accounts: 1, keys: 2, clients: 1, liveTokens: 1)
+                                           accounts: 1, keys: 2, clients: 1, liveTokens: 1, storage: StorageStatus(backend: "sqlite"))
 }
 
 public struct ReloadResult: WireType, Equatable {

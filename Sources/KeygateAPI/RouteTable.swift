@@ -102,7 +102,9 @@ public struct LinkDoc: Sendable {
     }
 }
 
-public struct Endpoint: Sendable {
+/// A class: the router hands it out on every request, and a reference costs
+/// one retain where a struct of this size would cost one per field.
+public final class Endpoint: Sendable {
     public let id: OperationID
     public let socket: APISocket
     public let method: String
@@ -122,6 +124,8 @@ public struct Endpoint: Sendable {
     public let segments: [Substring]
     /// The whole path when it has no parameters: matched with one comparison.
     public let literal: String?
+    /// Whether the operation reads a request body (else a body is refused).
+    public let takesBody: Bool
 
     init(_ id: OperationID, _ socket: APISocket, _ method: String, _ path: String, role: Role, summary: String, description: String,
          request: Payload? = nil, requestRequired: Bool = true, requestHeaders: [HeaderDoc] = [], success: Success,
@@ -131,6 +135,7 @@ public struct Endpoint: Sendable {
         self.requestHeaders = requestHeaders; self.success = success; self.errors = errors; self.head = head; self.links = links
         self.segments = path.split(separator: "/", omittingEmptySubsequences: false)
         self.literal = path.contains("{") ? nil : path
+        self.takesBody = request != nil
     }
 
     public var parameterNames: [String] {
@@ -319,13 +324,14 @@ public enum RouteTable {
     }
 
     static let byID: [OperationID: Endpoint] = Dictionary(uniqueKeysWithValues: endpoints.map { ($0.id, $0) })
-    static let bySocket: [APISocket: [Endpoint]] = Dictionary(grouping: endpoints, by: \.socket)
+    static let service = endpoints.filter { $0.socket == .service }
+    static let admin = endpoints.filter { $0.socket == .admin }
 
-    public static func endpoints(on socket: APISocket) -> [Endpoint] { bySocket[socket] ?? [] }
+    public static func endpoints(on socket: APISocket) -> [Endpoint] { socket == .service ? service : admin }
 
     /// The endpoint for `method` and `path` on `socket`, with its path parameters.
     public static func match(socket: APISocket, method: String, path: Substring) -> RouteMatch {
-        let candidates = bySocket[socket] ?? []
+        let candidates = socket == .service ? service : admin
         var allowed: [String] = []
         var parts: [Substring]? = nil
         for e in candidates {

@@ -149,10 +149,7 @@ struct SchemaDecoder {
         for (key, _, value) in top where !value.isNull {
             switch key {
             case "listen": decodeListen(value, &c.listen)
-            case "storage":
-                for (k, _, v) in mapping(value, "storage", allowed: ["path"]) ?? [] where k == "path" {
-                    if let p = path(v, "storage.path") { c.storagePath = p }
-                }
+            case "storage": decodeStorage(value, &c)
             case "access": decodeAccess(value, &c.access)
             case "tokens":
                 for (k, _, v) in mapping(value, "tokens", allowed: ["sweep_interval", "max_live_per_client"]) ?? [] {
@@ -417,6 +414,38 @@ struct SchemaDecoder {
             return nil
         }
         return d
+    }
+
+    mutating func decodeStorage(_ value: YAMLNode, _ c: inout KeygateConfiguration) {
+        var urlMark: Mark? = nil
+        for (k, keyMark, v) in mapping(value, "storage", allowed: ["backend", "path", "url", "password_file", "max_staleness"]) ?? [] {
+            switch k {
+            case "backend":
+                guard let s = string(v, "storage.backend") else { continue }
+                if let b = StorageSettings.Backend(rawValue: s) { c.storage.backend = b } else {
+                    error(v.mark, "storage.backend: '\(s)' is not a backend; expected sqlite or postgres")
+                }
+            case "path": if let p = path(v, "storage.path") { c.storagePath = p }
+            case "url":
+                guard let u = string(v, "storage.url") else { continue }
+                switch PostgresURL.parse(u) {
+                case .success: c.storage.url = u; urlMark = keyMark
+                case .failure(let e): error(v.mark, "storage.url: \(e)")
+                }
+            case "password_file": if let p = path(v, "storage.password_file") { c.storage.passwordFile = p }
+            case "max_staleness":
+                if case .scalar(let s, _, _) = v, s == "0" { c.storage.maxStaleness = 0 } else if let d = duration(v, "storage.max_staleness", max: 86400) {
+                    c.storage.maxStaleness = d
+                }
+            default: break
+            }
+        }
+        if c.storage.backend == .postgres && c.storage.url == nil {
+            error(value.mark, "storage: backend postgres needs storage.url (postgresql://user@host:port/database)")
+        }
+        if c.storage.backend == .sqlite, c.storage.url != nil, let m = urlMark {
+            error(m, "storage.url is set but storage.backend is sqlite; add backend: postgres, or remove url")
+        }
     }
 
     mutating func mode(_ node: YAMLNode, _ w: String) -> UInt32? {

@@ -53,6 +53,20 @@ public struct TokenSettings: Hashable, Sendable {
     public init() {}
 }
 
+/// Where the state lives: one host's SQLite file, or a PostgreSQL database
+/// that several hosts share (SPEC 11).
+public struct StorageSettings: Hashable, Sendable {
+    public enum Backend: String, Hashable, Sendable { case sqlite, postgres }
+    public var backend = Backend.sqlite
+    /// postgres: `postgresql://user@host:port/database?host=/run/postgresql`.
+    public var url: String? = nil
+    /// A file holding the PostgreSQL password (never the YAML itself).
+    public var passwordFile: String? = nil
+    /// > 0: refuse verifications when the change feed is older than this (seconds).
+    public var maxStaleness: Int64 = 0
+    public init() {}
+}
+
 public struct VerifySettings: Hashable, Sendable {
     public var ipHeader = "X-Real-IP"
     public var failuresPerIP = 20
@@ -66,6 +80,7 @@ public struct KeygateConfiguration: Sendable {
     public var digest: String
     public var listen = ListenSettings()
     public var storagePath = "/var/lib/keygate/keygate.db"
+    public var storage = StorageSettings()
     public var access = AccessSettings()
     public var tokens = TokenSettings()
     public var verify = VerifySettings()
@@ -85,6 +100,10 @@ public struct KeygateConfiguration: Sendable {
         if listen.serviceMode != old.listen.serviceMode { out.append("listen.service_mode") }
         if listen.adminMode != old.listen.adminMode { out.append("listen.admin_mode") }
         if storagePath != old.storagePath { out.append("storage.path") }
+        if storage.backend != old.storage.backend { out.append("storage.backend") }
+        if storage.url != old.storage.url { out.append("storage.url") }
+        if storage.passwordFile != old.storage.passwordFile { out.append("storage.password_file") }
+        if storage.maxStaleness != old.storage.maxStaleness { out.append("storage.max_staleness") }
         return out
     }
 }

@@ -169,10 +169,17 @@ public struct CredentialIndex: Sendable {
                 keys: keysByDigest.values.filter { $0.isExpired(at: now) }.map(\.id))
     }
 
+    /// Idempotent: a key that another host's feed and a lookup both deliver is held once.
     private mutating func insertKey(_ k: APIKey) {
+        let known = keyDigestByID[k.id] != nil
         keysByDigest[k.digest] = k
         keyDigestByID[k.id] = k.digest
-        keyIDsByAccount[k.account, default: []].append(k.id)
+        if !known { keyIDsByAccount[k.account, default: []].append(k.id) }
+    }
+
+    /// A pair another host generated, learnt by lookup: held as it is in the database.
+    public mutating func learn(_ pair: ClientPair) {
+        insertClient(pair)
     }
 
     private mutating func insertClient(_ c: ClientPair) {
@@ -190,6 +197,7 @@ public struct CredentialIndex: Sendable {
     }
 
     private mutating func insertToken(_ t: AccessToken) {
+        if tokensByDigest[t.digest] != nil { return }
         tokensByDigest[t.digest] = t
         allTokensByClient[t.clientID, default: []].insert(t.digest)
         if !t.revoked { liveTokensByClient[t.clientID, default: []].append(t.digest) }

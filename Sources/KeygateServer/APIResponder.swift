@@ -29,14 +29,13 @@ struct APIResponder: Responder {
     /// The strongest role this peer has on this socket, or nil: refused.
     @inline(__always)
     func peerRole(_ ctx: ResponderContext) -> Role? {
-        let access = ctx.replica.config.access
         switch socket {
         case .service:
-            guard let allowed = access.verify, ctx.peer.uid != daemonUID else { return .verify }
+            guard let allowed = ctx.replica.config.access.verify, ctx.peer.uid != daemonUID else { return .verify }
             return ctx.admits(allowed) ? .verify : nil
         case .admin:
-            if ctx.peer.uid == daemonUID || ctx.admits(access.admin) { return .admin }
-            return ctx.admits(access.manage) ? .manage : nil
+            if ctx.peer.uid == daemonUID || ctx.admits(ctx.replica.config.access.admin) { return .admin }
+            return ctx.admits(ctx.replica.config.access.manage) ? .manage : nil
         }
     }
 
@@ -52,7 +51,7 @@ struct APIResponder: Responder {
             return .now(MethodNotAllowed.response(req, allow: allow, ctx))
         case .found(let endpoint, let parameters):
             if endpoint.role == .admin && role != .admin { return .now(Forbidden.response(ctx, list: "access.admin")) }
-            if endpoint.request == nil && req.body.readableBytes > 0 {
+            if !endpoint.takesBody && req.body.readableBytes > 0 {
                 return .now(.error(.invalidRequest("\(endpoint.method) \(endpoint.path) takes no request body; got \(req.body.readableBytes) bytes"),
                                    allocator: ctx.allocator))
             }
@@ -64,8 +63,8 @@ struct APIResponder: Responder {
     /// added to the table without a handler does not compile.
     func handle(_ op: OperationID, _ p: PathParameters, _ req: Request, _ ctx: ResponderContext) -> Reply {
         switch op {
-        case .verify: return .now(service.verify(req, ctx))
-        case .auth: return .now(service.auth(req, ctx))
+        case .verify: return service.verify(req, ctx)
+        case .auth: return service.auth(req, ctx)
         case .healthz: return .now(.wire(.ok, HealthResponse(), ctx))
         case .metrics: return .later(service.metrics(ctx))
         case .token: return service.oauth.token(req, ctx)
@@ -88,7 +87,7 @@ struct APIResponder: Responder {
         case .showClient: return admin.withAccount(p, ctx) { admin.showClient($0, ctx) }
         case .generateClient:
             return admin.withAccount(p, ctx) { a in
-                let body: JSON? = req.body.readableBytes > 0 ? try req.json() : nil
+                let body: JSON? = req.body.readableBytes > 0 ? try req.json() : Optional<JSON>.none
                 return admin.generateClient(a, try GenerateClientRequest(json: body).validated(), ctx)
             }
         case .deleteClient: return admin.withAccount(p, ctx) { admin.deleteClient($0, ctx) }

@@ -33,7 +33,10 @@ struct AdminHandlers {
         engine.status(on: ctx.loop).map { s in
             .wire(.ok, StatusView(version: KeygateVersion.string, startedAt: engine.startedAt, uptimeSeconds: clock.now() - engine.startedAt,
                                   configPath: s.configPath, configDigest: s.configDigest, loadedAt: s.loadedAt,
-                                  accounts: Int64(s.accounts), keys: Int64(s.keys), clients: Int64(s.clients), liveTokens: Int64(s.liveTokens)), ctx)
+                                  accounts: Int64(s.accounts), keys: Int64(s.keys), clients: Int64(s.clients), liveTokens: Int64(s.liveTokens),
+                                  storage: StorageStatus(backend: s.feed.backend, feedPosition: s.feed.lag == nil ? nil : s.feed.position,
+                                                         feedLagSeconds: s.feed.lag, stale: s.feed.lag == nil ? nil : s.feed.stale,
+                                                         lookups: s.feed.lag == nil ? nil : Int64(s.feed.lookups))), ctx)
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Dispatch
 import KeygateConfig
 import KeygateCore
+import KeygatePostgres
 import KeygateStore
 import Logging
 import NIOConcurrencyHelpers
@@ -52,7 +53,7 @@ public final class Daemon: @unchecked Sendable {
         let activated = try ActivatedSockets.fromEnvironment(environment)
         // A second daemon on the same paths stops here, before it opens the database.
         for spec in socketSpecs where activated.byName[spec.name] == nil { try Listener.prepare(spec) }
-        let store = try Store(path: config.storagePath)
+        let store = try Self.openStore(config, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(64, Int(environment["KEYGATE_THREADS"] ?? "") ?? System.coreCount)))
         self.group = group
         var loops: [EventLoop] = []
@@ -78,6 +79,12 @@ public final class Daemon: @unchecked Sendable {
         }
         startTimers()
         engine?.startSweeping()
+        if let pg = store as? PostgresStore, let engine {
+            engine.startFeed()
+            listener = pg.listen(onNotify: { engine.catchUp() }, onState: { up in
+                if up { engine.catchUp() }
+            })
+        }
         logger.info("keygated ready", metadata: [
             "service_socket": "\(servers.first { $0.spec.name == "service" }.map { $0.owned ? $0.spec.path : "fd:" + $0.spec.name } ?? "-")",
             "admin_socket": "\(servers.first { $0.spec.name == "admin" }.map { $0.owned ? $0.spec.path : "fd:" + $0.spec.name } ?? "-")",
@@ -88,6 +95,29 @@ public final class Daemon: @unchecked Sendable {
             if let sig = self.pendingStop { self.shutdown(signal: sig) } else if self.pendingReload { self.reloadFromSignal() }
         }
         stopped.wait()
+    }
+
+    private var listener: Task<Void, Never>?
+
+    /// SQLite on one host, or the PostgreSQL database several hosts share.
+    static func openStore(_ config: KeygateConfiguration, logger: Logger) throws -> CredentialStore {
+        switch config.storage.backend {
+        case .sqlite:
+            return try Store(path: config.storagePath)
+        case .postgres:
+            guard let text = config.storage.url, case .success(let url) = PostgresURL.parse(text) else {
+                throw SystemError("storage.url is not a PostgreSQL URL")
+            }
+            let password = try PostgresStore.password(fromFile: config.storage.passwordFile)
+            var name = [CChar](repeating: 0, count: 256)
+            gethostname(&name, name.count)
+            let host = "\(String(cString: name))-\(getpid())-\(String(decoding: Base62.random(count: 6), as: UTF8.self))"
+            do {
+                return try PostgresStore(url: url, password: password, hostID: host, logger: logger)
+            } catch {
+                throw SystemError("\(error)")
+            }
+        }
     }
 
     private var socketSpecs: [SocketSpec] {
@@ -188,6 +218,8 @@ public final class Daemon: @unchecked Sendable {
         // Timers first, so that no usage collection starts behind the final one.
         for s in sources { s.cancel() }
         engine?.stopSweeping()
+        listener?.cancel()
+        engine?.stopFeed()
         try? engine?.flush().wait()
         try? group.syncShutdownGracefully()
         // A collection that was already under way has now handed its records to

@@ -120,41 +120,47 @@ public final class Engine: @unchecked Sendable {
             return
         }
         var changes: [StateChange] = []
+        var foreign: [StateChange] = []
         var results: [Result<OperationResult, Error>] = []
-        let now = clock.now()
-        for p in batch {
-            do {
-                let (result, change) = try execute(p.op, now: now)
-                for c in change { master.apply(c) }
-                changes += change
-                results.append(.success(result))
-            } catch let v as KeyRuleViolation {
-                results.append(.failure(KeygateError.keyRule(v)))
-            } catch let v as ScopeViolation {
-                results.append(.failure(KeygateError.scope(v)))
-            } catch {
-                results.append(.failure(error))
+        let usage = Array(dirtyUsage.values)
+        do {
+            // With several hosts, the store first hands over what the others
+            // committed (under the write lock), so validation sees it all.
+            try store.transaction(usage: usage) { others in
+                foreign = self.applyForeign(others)
+                let now = self.clock.now()
+                for p in batch {
+                    do {
+                        let (result, change) = try self.execute(p.op, now: now)
+                        for c in change { self.master.apply(c) }
+                        changes += change
+                        results.append(.success(result))
+                    } catch let v as KeyRuleViolation {
+                        results.append(.failure(KeygateError.keyRule(v)))
+                    } catch let v as ScopeViolation {
+                        results.append(.failure(KeygateError.scope(v)))
+                    } catch {
+                        results.append(.failure(error))
+                    }
+                }
+                return changes
             }
-        }
-        if !changes.isEmpty {
-            do {
-                try store.commit(changes, usage: Array(dirtyUsage.values))
-                dirtyUsage = [:]
-            } catch {
-                logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
-                // The batch was applied to `master` as it was validated; the disk is the truth.
-                masterIsStale = !reloadMasterFromDisk()
-                let failure = KeygateError.storageUnavailable("the state database could not be written; nothing was changed")
-                for p in batch { p.promise.fail(failure) }
-                return
-            }
+            if !changes.isEmpty || store.sharedWithOtherHosts { dirtyUsage = [:] }
+            feedContact = clock.now()
+        } catch {
+            logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
+            // The batch was applied to `master` as it was validated; the database is the truth.
+            masterIsStale = !reloadMasterFromDisk()
+            let failure = KeygateError.storageUnavailable("the state database could not be written; nothing was changed")
+            for p in batch { p.promise.fail(failure) }
+            return
         }
         for c in changes {
             if case .tokenIssued = c { tokensIssued += 1 }
             audit(c)
         }
         let answers = Array(zip(batch.map(\.promise), results))
-        broadcast(changes).whenComplete { _ in
+        broadcast(foreign + changes).whenComplete { _ in
             for (promise, result) in answers { promise.completeWith(result) }
         }
     }
@@ -200,6 +206,7 @@ public final class Engine: @unchecked Sendable {
             let snap = try store.loadAll()
             master = CredentialIndex(keys: snap.keys, clients: snap.clients, tokens: snap.tokens)
             masterIsStale = false
+            feedContact = clock.now()
             let fresh = master
             for r in replicas { r.loop.execute { r.replace(index: fresh) } }
             return true
@@ -265,6 +272,184 @@ public final class Engine: @unchecked Sendable {
             guard let t = master.tokensByDigest[digest], t.clientID == clientID, !t.revoked else { return (.count(0), []) }
             return (.count(1), [.tokensRevoked([digest])])
         }
+    }
+
+    // MARK: other hosts
+
+    /// When the change feed was last read successfully (writer queue).
+    private var feedContact: Timestamp = 0
+    private var stale = false
+    private var lookupsTotal = 0, lookupsFound = 0, lookupsShed = 0
+    private let lookupLock = NIOLock()
+    private var lookupsInFlight = 0
+    /// Secrets the database did not know, by digest: asked again only after `negativeTTL`.
+    private var notFound: [SecretDigest: Timestamp] = [:]
+    static let maxLookupsInFlight = 8
+    static let negativeTTL: Int64 = 30
+    static let maxNotFound = 100_000
+
+    /// Applies other hosts' changes to the authoritative state; a key's last
+    /// use stays this host's own.
+    private func applyForeign(_ changes: [StateChange]) -> [StateChange] {
+        changes.map { c in
+            var c = c
+            if case .keyUpdated(var k) = c, let old = master.key(id: k.id) {
+                k.lastUsedAt = old.lastUsedAt
+                k.lastUsedIP = old.lastUsedIP
+                c = .keyUpdated(k)
+            }
+            master.apply(c)
+            return c
+        }
+    }
+
+    /// Reads the change feed and hands what other hosts committed to every
+    /// replica. Runs on the writer queue: on NOTIFY, on the feed timer.
+    func catchUp() {
+        queue.async {
+            guard self.store.sharedWithOtherHosts, !self.masterIsStale else {
+                if self.masterIsStale { _ = self.reloadMasterFromDisk() }
+                return
+            }
+            do {
+                let foreign = self.applyForeign(try self.store.changesFromOthers())
+                self.feedContact = self.clock.now()
+                if !foreign.isEmpty { _ = self.broadcast(foreign) }
+            } catch is FeedGap {
+                self.logger.warning("this host missed more of the change feed than it keeps; reloading the whole state")
+                _ = self.reloadMasterFromDisk()
+            } catch {
+                self.logger.warning("cannot read the change feed; verification goes on from memory", metadata: ["error": "\(error)"])
+            }
+            self.checkStaleness()
+        }
+    }
+
+    /// With `storage.max_staleness`, verification is refused while the feed
+    /// is older than that; runs on the writer queue.
+    private func checkStaleness() {
+        let limit = config.storage.maxStaleness
+        let now = clock.now()
+        let isStale = limit > 0 && store.sharedWithOtherHosts && now - feedContact > limit
+        guard isStale != stale else { return }
+        stale = isStale
+        if isStale {
+            logger.error("the change feed is older than storage.max_staleness; refusing verifications until it is read again",
+                         metadata: ["max_staleness": "\(limit)s"])
+        } else {
+            logger.notice("the change feed is read again; verifying")
+        }
+        for r in replicas { r.loop.execute { r.stale = isStale } }
+    }
+
+    private var feedTimer: DispatchSourceTimer?
+
+    /// Polls the feed every second besides NOTIFY, so that a lost notification
+    /// costs at most a second and staleness is noticed.
+    public func startFeed() {
+        guard store.sharedWithOtherHosts else { return }
+        queue.async {
+            self.feedContact = self.clock.now()
+            let t = DispatchSource.makeTimerSource(queue: self.queue)
+            t.schedule(deadline: .now() + .seconds(1), repeating: .seconds(1), leeway: .milliseconds(100))
+            t.setEventHandler { [weak self] in self?.catchUp() }
+            t.resume()
+            self.feedTimer = t
+        }
+    }
+
+    public func stopFeed() { queue.sync { feedTimer?.cancel(); feedTimer = nil } }
+
+    /// A well-formed secret this host does not know may have been created on
+    /// another host a moment ago: ask the database, after reading the feed up
+    /// to now (so nothing deleted meanwhile comes back), and hand a find to
+    /// every replica. Bounded: a few lookups at a time, and a digest the
+    /// database did not know is not asked for again for `negativeTTL`.
+    func lookUp(digest: SecretDigest, kind: SecretKind, on loop: EventLoop) -> EventLoopFuture<Bool> {
+        guard store.sharedWithOtherHosts else { return loop.makeSucceededFuture(false) }
+        let now = clock.now()
+        let admitted = lookupLock.withLock { () -> Bool in
+            if let t = notFound[digest], now - t < Self.negativeTTL { return false }
+            guard lookupsInFlight < Self.maxLookupsInFlight else { lookupsShed += 1; return false }
+            lookupsInFlight += 1
+            lookupsTotal += 1
+            return true
+        }
+        guard admitted else { return loop.makeSucceededFuture(false) }
+        let promise = loop.makePromise(of: Bool.self)
+        queue.async {
+            var found: StateChange? = nil
+            var failed = false
+            do {
+                let foreign = self.applyForeign(try self.store.changesFromOthers())
+                if !foreign.isEmpty { _ = self.broadcast(foreign) }
+                found = try self.store.lookUp(digest: digest, kind: kind)
+            } catch {
+                failed = true
+            }
+            self.lookupLock.withLock {
+                self.lookupsInFlight -= 1
+                if found != nil { self.lookupsFound += 1 }
+                if found == nil && !failed {
+                    if self.notFound.count >= Self.maxNotFound { self.notFound.removeAll(keepingCapacity: true) }
+                    self.notFound[digest] = now
+                }
+            }
+            guard let change = found else { return promise.succeed(false) }
+            self.master.apply(change)
+            self.broadcast([change]).whenComplete { _ in promise.succeed(true) }
+        }
+        return promise.futureResult
+    }
+
+    /// The same for a client id at the token endpoint.
+    func lookUpClient(id: String, on loop: EventLoop) -> EventLoopFuture<Bool> {
+        guard store.sharedWithOtherHosts, Identifier.isClientID(id) else { return loop.makeSucceededFuture(false) }
+        let admitted = lookupLock.withLock { () -> Bool in
+            guard lookupsInFlight < Self.maxLookupsInFlight else { lookupsShed += 1; return false }
+            lookupsInFlight += 1
+            lookupsTotal += 1
+            return true
+        }
+        guard admitted else { return loop.makeSucceededFuture(false) }
+        let promise = loop.makePromise(of: Bool.self)
+        queue.async {
+            var pair: ClientPair? = nil
+            if let foreign = try? self.store.changesFromOthers() {
+                let applied = self.applyForeign(foreign)
+                if !applied.isEmpty { _ = self.broadcast(applied) }
+                pair = try? self.store.lookUpClient(id: id)
+            }
+            self.lookupLock.withLock {
+                self.lookupsInFlight -= 1
+                if pair != nil { self.lookupsFound += 1 }
+            }
+            guard let pair, self.master.clientsByID[pair.clientID] == nil else { return promise.succeed(pair != nil) }
+            self.master.learn(pair)
+            let fresh = self.master
+            EventLoopFuture.andAllSucceed(self.replicas.map { r in r.loop.submit { r.replace(index: fresh) } }, on: loop)
+                .whenComplete { _ in promise.succeed(true) }
+        }
+        return promise.futureResult
+    }
+
+    public struct FeedStatus: Sendable {
+        public var backend: String
+        public var position: Int64
+        /// Seconds since the feed was last read; nil with one host.
+        public var lag: Int64?
+        public var stale: Bool
+        public var lookups: Int
+        public var lookupsFound: Int
+        public var lookupsShed: Int
+    }
+
+    /// Runs on the writer queue.
+    func feedStatus() -> FeedStatus {
+        let (total, found, shed) = lookupLock.withLock { (lookupsTotal, lookupsFound, lookupsShed) }
+        return FeedStatus(backend: store.backend, position: store.feedPosition,
+                          lag: store.sharedWithOtherHosts ? max(0, clock.now() - feedContact) : nil,
+                          stale: stale, lookups: total, lookupsFound: found, lookupsShed: shed)
     }
 
     // MARK: reads
@@ -376,6 +561,7 @@ public final class Engine: @unchecked Sendable {
         public var keys: Int
         public var clients: Int
         public var liveTokens: Int
+        public var feed: FeedStatus
     }
 
     func status(on loop: EventLoop) -> EventLoopFuture<Status> {
@@ -384,7 +570,7 @@ public final class Engine: @unchecked Sendable {
             let live = e.master.liveTokenCount(now: now)
             return Status(configPath: e.config.path, configDigest: e.config.digest, loadedAt: e.configLoadedAt,
                           accounts: e.master.accounts.count, keys: e.master.keyCount,
-                          clients: e.master.currentClientByAccount.count, liveTokens: live)
+                          clients: e.master.currentClientByAccount.count, liveTokens: live, feed: e.feedStatus())
         }
     }
 
@@ -448,6 +634,7 @@ public final class Engine: @unchecked Sendable {
                 m.clients = e.master.currentClientByAccount.count
                 m.accounts = e.master.accounts.count
                 m.startedAt = e.startedAt
+                m.feed = e.feedStatus()
                 return m.render()
             }
         }

@@ -75,6 +75,7 @@ struct MetricsSnapshot {
     var clients = 0
     var accounts = 0
     var startedAt: Timestamp = 0
+    var feed: Engine.FeedStatus? = nil
 
     func render() -> String {
         var out = ""
@@ -93,6 +94,15 @@ struct MetricsSnapshot {
         single("keygate_api_keys", "gauge", "Static API keys.", Int64(keys))
         single("keygate_clients", "gauge", "Accounts with OAuth client credentials.", Int64(clients))
         single("keygate_accounts", "gauge", "Accounts holding any credential.", Int64(accounts))
+        if let f = feed, let lag = f.lag {
+            single("keygate_feed_position", "gauge", "The change feed's sequence number this host has read up to (PostgreSQL).", f.position)
+            single("keygate_feed_lag_seconds", "gauge", "Seconds since this host last read the change feed (PostgreSQL).", lag)
+            single("keygate_feed_stale", "gauge", "1 while verifications are refused for storage.max_staleness.", f.stale ? 1 : 0)
+            family("keygate_lookups_total", "counter", "Database lookups of secrets this host did not know, by result.")
+            out += "keygate_lookups_total{result=\"found\"} \(f.lookupsFound)\n"
+            out += "keygate_lookups_total{result=\"not_found\"} \(f.lookups - f.lookupsFound)\n"
+            out += "keygate_lookups_total{result=\"shed\"} \(f.lookupsShed)\n"
+        }
         family("keygate_request_duration_seconds", "histogram", "Time from a complete request to its answer, by socket.")
         for (s, socket) in ["service", "admin"].enumerated() {
             var cumulative = 0

@@ -44,6 +44,8 @@ struct OAuthResponder {
     struct ClientAuthFailure: Error {
         var error: APIError
         var basic: Bool
+        /// A well-formed client id this host does not know (another host may have made it).
+        var unknownID: String? = nil
     }
 
     /// Client authentication by HTTP Basic or by body parameters, never both.
@@ -75,7 +77,8 @@ struct OAuthResponder {
         }
         guard let pair = ClientAuthentication.authenticate(clientID: id, secret: secret, index: ctx.replica.index, now: now) else {
             // The same answer for an unknown id and a wrong secret: nothing to probe.
-            throw ClientAuthFailure(error: APIError(401, "invalid_client", "client authentication failed"), basic: usedBasic)
+            throw ClientAuthFailure(error: APIError(401, "invalid_client", "client authentication failed"), basic: usedBasic,
+                                    unknownID: ctx.replica.index.clientsByID[id] == nil ? id : nil)
         }
         return pair
     }
@@ -93,8 +96,8 @@ struct OAuthResponder {
     /// The common part of the client-authenticated endpoints: the form, the
     /// per-address limit on failed logins, client authentication; then `body`.
     /// Errors become RFC 6749 section 5.2 answers.
-    func clientAuthenticated(_ req: Request, _ op: OperationID, _ ctx: ResponderContext,
-                             _ body: ([String: String], ClientPair, Timestamp) throws -> Reply) -> Reply {
+    func clientAuthenticated(_ req: Request, _ op: OperationID, _ ctx: ResponderContext, lookedUp: Bool = false,
+                             _ body: @escaping ([String: String], ClientPair, Timestamp) throws -> Reply) -> Reply {
         let now = clock.now()
         var basic = false
         do {
@@ -105,6 +108,16 @@ struct OAuthResponder {
                 pair = try authenticate(req, params, ctx, now: now)
             } catch let f as ClientAuthFailure {
                 basic = f.basic
+                if let id = f.unknownID, !lookedUp, engine.store.sharedWithOtherHosts,
+                   !(caller.map { limiter.isLimited($0, limit: ctx.replica.config.verify.failuresPerIP, now: now) } ?? false) {
+                    // A pair generated on another host a moment ago: ask the database, then try once more.
+                    return .later(engine.lookUpClient(id: id, on: ctx.loop).flatMap { _ in
+                        switch self.clientAuthenticated(req, op, ctx, lookedUp: true, body) {
+                        case .now(let r): return ctx.loop.makeSucceededFuture(r)
+                        case .later(let f): return f
+                        }
+                    })
+                }
                 // Past the limit a failed login gets 429 and no hint; a correct one still passes.
                 if f.error.code == "invalid_client", let ip = caller {
                     if limiter.isLimited(ip, limit: ctx.replica.config.verify.failuresPerIP, now: now) {

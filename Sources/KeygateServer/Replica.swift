@@ -12,6 +12,8 @@ public final class Replica: @unchecked Sendable {
     private(set) var config: KeygateConfiguration
     private(set) var index: CredentialIndex
     var stats = LoopStats()
+    /// The change feed is older than storage.max_staleness: verifications are refused.
+    var stale = false
     /// Last use of each key since this loop last handed it to the engine.
     private var usage: [String: KeyUse] = [:]
     private var pushScheduled = false

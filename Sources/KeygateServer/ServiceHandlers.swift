@@ -12,11 +12,48 @@ struct ServiceHandlers {
     let clock: Clock
     let oauth: OAuthResponder
     let limiter: FailureLimiter
+    let engine: Engine
+    /// With several hosts, a well-formed secret this host does not know is looked up.
+    let lookUps: Bool
 
     init(engine: Engine, clock: Clock, limiter: FailureLimiter) {
         self.clock = clock
         self.limiter = limiter
+        self.engine = engine
+        self.lookUps = engine.store.sharedWithOtherHosts
         self.oauth = OAuthResponder(engine: engine, clock: clock, limiter: limiter)
+    }
+
+    /// A verdict now, or a secret to look up in the shared database first.
+    enum Decision {
+        case done(Verdict)
+        case lookUp(SecretDigest, SecretKind, [UInt8])
+    }
+
+    /// `check`, but an UNKNOWN well-formed secret (not rate limited) is handed
+    /// back for a lookup instead: another host may have created it a moment ago.
+    @inline(__always)
+    func decide(_ secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, ipText: String?, now: Timestamp, _ ctx: ResponderContext) -> Decision {
+        if lookUps, let kind = SecretFormat.classify(secret), kind != .clientSecret,
+           case .refused(.unknown) = ctx.replica.verify(secret: secret, ip: ip, ipText: ipText, now: now),
+           !(ip.map { limiter.isLimited($0, limit: ctx.replica.config.verify.failuresPerIP, now: now) } ?? false) {
+            return .lookUp(SecretDigest(of: secret), kind, Array(secret))
+        }
+        return .done(check(secret, ip: ip, ipText: ipText, now: now, ctx))
+    }
+
+    /// Looks the secret up, then decides on this loop's replica, which holds
+    /// what the lookup found.
+    func afterLookUp(_ digest: SecretDigest, _ kind: SecretKind, _ secret: [UInt8], ip: IPAddress?, ipText: String?,
+                     _ ctx: ResponderContext, _ answer: @escaping (Verdict) -> Response) -> EventLoopFuture<Response> {
+        engine.lookUp(digest: digest, kind: kind, on: ctx.loop).map { _ in
+            answer(secret.withUnsafeBufferPointer { check($0, ip: ip, ipText: ipText, now: clock.now(), ctx) })
+        }
+    }
+
+    static func unavailable(_ ctx: ResponderContext) -> Response {
+        .error(APIError(503, "storage_unavailable", "the change feed is older than storage.max_staleness; verification is refused until it is read again"),
+               allocator: ctx.allocator)
     }
 
     /// The verdict for a credential from `ip`. Failed checks are counted per
@@ -50,9 +87,10 @@ struct ServiceHandlers {
 
     /// The hot path: scan the body in place, decide on this loop's replica,
     /// write the answer straight into a buffer.
-    func verify(_ req: Request, _ ctx: ResponderContext) -> Response {
+    func verify(_ req: Request, _ ctx: ResponderContext) -> Reply {
+        if ctx.replica.stale { return .now(Self.unavailable(ctx)) }
         let now = clock.now()
-        let outcome: Result<Verdict, APIError> = req.body.withUnsafeReadableBytes { raw in
+        let outcome: Result<Decision, APIError> = req.body.withUnsafeReadableBytes { raw in
             let bytes = UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
             var scanner = JSONScanner(bytes)
             var key: JSONScanner.StringValue? = nil
@@ -87,19 +125,31 @@ struct ServiceHandlers {
             case nil:
                 return .failure(.invalidRequest("verify: 'key' is required"))
             case .raw(let b)?:
-                return .success(check(b, ip: ip, ipText: ipText, now: now, ctx))
+                return .success(decide(b, ip: ip, ipText: ipText, now: now, ctx))
             case .decoded(let s)?:
-                return .success(Array(s.utf8).withUnsafeBufferPointer { check($0, ip: ip, ipText: ipText, now: now, ctx) })
+                return .success(Array(s.utf8).withUnsafeBufferPointer { decide($0, ip: ip, ipText: ipText, now: now, ctx) })
             }
         }
-        switch outcome {
-        case .failure(let e):
-            return .error(e, allocator: ctx.allocator)
-        case .success(let verdict):
+        func answer(_ verdict: Verdict) -> Response {
             var buf = ctx.allocator.buffer(capacity: 192)
             VerdictWriter.write(verdict, into: &buf)
             return Response(status: .ok, headers: Self.jsonHeaders, body: buf)
         }
+        switch outcome {
+        case .failure(let e):
+            return .now(.error(e, allocator: ctx.allocator))
+        case .success(.done(let verdict)):
+            return .now(answer(verdict))
+        case .success(.lookUp(let digest, let kind, let secret)):
+            let (ip, ipText) = Self.address(req, ctx)
+            return .later(afterLookUp(digest, kind, secret, ip: ip, ipText: ipText, ctx, answer))
+        }
+    }
+
+    /// The `ip` of a verify body again (only on the rare lookup path).
+    static func address(_ req: Request, _ ctx: ResponderContext) -> (IPAddress?, String?) {
+        guard let j = try? req.json(), let t = j["ip"]?.stringValue, let a = IPAddress(t) else { return (nil, nil) }
+        return (a, t)
     }
 }
 
@@ -109,7 +159,8 @@ extension ServiceHandlers {
 
     /// GET /v1/auth, for nginx auth_request: the credential from
     /// `Authorization: Bearer` or `X-API-Key`, the address from `verify.ip_header`.
-    func auth(_ req: Request, _ ctx: ResponderContext) -> Response {
+    func auth(_ req: Request, _ ctx: ResponderContext) -> Reply {
+        if ctx.replica.stale { return .now(Self.unavailable(ctx)) }
         let now = clock.now()
         var credential: Substring? = nil
         if let a = req.head.headers.first(name: "authorization"), a.utf8.count > 7,
@@ -122,19 +173,27 @@ extension ServiceHandlers {
             var r = Response.error(APIError(401, "credential_required", "send the credential as Authorization: Bearer … or X-API-Key"),
                                    allocator: ctx.allocator)
             r.headers.add(contentsOf: Self.challenge)
-            return r
+            return .now(r)
         }
         var ip: IPAddress? = nil
         var ipText: String? = nil
         if let t = req.head.headers.first(name: ctx.replica.config.verify.ipHeader), !AddressHeader.isNoAddress(t) {
             guard let a = IPAddress(t) else {
-                return .error(.invalidRequest("\(ctx.replica.config.verify.ipHeader) is not an IPv4 or IPv6 address: '\(Redact.echo(t, max: 45))'"), allocator: ctx.allocator)
+                return .now(.error(.invalidRequest("\(ctx.replica.config.verify.ipHeader) is not an IPv4 or IPv6 address: '\(Redact.echo(t, max: 45))'"), allocator: ctx.allocator))
             }
             ip = a
             ipText = t
         }
         var text = String(secret)
-        let verdict = text.withUTF8 { check($0, ip: ip, ipText: ipText, now: now, ctx) }
+        switch text.withUTF8({ decide($0, ip: ip, ipText: ipText, now: now, ctx) }) {
+        case .done(let verdict):
+            return .now(Self.authAnswer(verdict, ctx))
+        case .lookUp(let digest, let kind, let bytes):
+            return .later(afterLookUp(digest, kind, bytes, ip: ip, ipText: ipText, ctx) { Self.authAnswer($0, ctx) })
+        }
+    }
+
+    static func authAnswer(_ verdict: Verdict, _ ctx: ResponderContext) -> Response {
         switch verdict {
         case .apiKey(let key, let policy):
             return Response(status: .noContent, headers: HTTPHeaders([

@@ -18,19 +18,50 @@ public struct KeyUse: Sendable, Equatable {
     public init(keyID: String, at: Timestamp, ip: String?) { self.keyID = keyID; self.at = at; self.ip = ip }
 }
 
-/// Where the engine keeps the credential state. `commit` is all or nothing:
-/// when it throws, nothing of the batch was stored.
+/// Where the engine keeps the credential state. Writes are all or nothing:
+/// when one throws, nothing of it was stored. Used from one thread at a time
+/// (the engine's writer).
 public protocol CredentialStore: AnyObject, Sendable {
     /// For log lines: a path or a database name, never a password.
     var location: String { get }
+    /// `sqlite`, `postgres`, `memory`.
+    var backend: String { get }
     func loadAll() throws -> StoreSnapshot
+    /// One write transaction for a batch of mutations. `body` gets the changes
+    /// other hosts committed since this host last read the change feed (to
+    /// apply before validating), and returns the changes to commit with them.
+    func transaction(usage: [KeyUse], _ body: @escaping ([StateChange]) throws -> [StateChange]) throws
+    /// Changes that are this host's own business: sweeps, last-use records.
     func commit(_ changes: [StateChange], usage: [KeyUse]) throws
+    /// What other hosts committed since this host last read the feed; [] with one host.
+    func changesFromOthers() throws -> [StateChange]
+    /// The feed's position this host has read up to (0 with one host).
+    var feedPosition: Int64 { get }
+    /// A credential other hosts created that this one does not know yet.
+    func lookUp(digest: SecretDigest, kind: SecretKind) throws -> StateChange?
+    func lookUpClient(id: String) throws -> ClientPair?
+    /// Whether `lookUp` can find anything this host does not know.
+    var sharedWithOtherHosts: Bool { get }
+}
+
+/// One host's store: nothing comes from elsewhere.
+extension CredentialStore {
+    public func transaction(usage: [KeyUse], _ body: @escaping ([StateChange]) throws -> [StateChange]) throws {
+        let changes = try body([])
+        if !changes.isEmpty { try commit(changes, usage: usage) }
+    }
+    public func changesFromOthers() throws -> [StateChange] { [] }
+    public var feedPosition: Int64 { 0 }
+    public func lookUp(digest: SecretDigest, kind: SecretKind) throws -> StateChange? { nil }
+    public func lookUpClient(id: String) throws -> ClientPair? { nil }
+    public var sharedWithOtherHosts: Bool { false }
 }
 
 /// A store in memory, for fast tests of the engine's logic. `failing` makes
 /// every commit throw, as a full disk would.
 public final class MemoryStore: CredentialStore, @unchecked Sendable {
     public var location: String { "memory" }
+    public var backend: String { "memory" }
     public private(set) var index = CredentialIndex()
     public private(set) var commits = 0
     public private(set) var changeCount = 0
@@ -64,4 +95,10 @@ public final class MemoryStore: CredentialStore, @unchecked Sendable {
 
 extension CredentialStore {
     public func commit(_ changes: [StateChange]) throws { try commit(changes, usage: []) }
+}
+
+/// Feed entries this host never read are gone: it must reload everything.
+public struct FeedGap: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "the change feed no longer holds what this host missed" }
 }

@@ -11,6 +11,7 @@ import KeygateCore
 public final class Store: CredentialStore, @unchecked Sendable {
     public let path: String
     public var location: String { path }
+    public var backend: String { "sqlite" }
     let db: DatabaseQueue
 
     public init(path: String) throws {

@@ -18,6 +18,7 @@ struct StatusCommand: ParsableCommand {
             api keys       \(s.keys)
             clients        \(s.clients)
             live tokens    \(s.liveTokens)
+            storage        \(s.storage.backend)\(s.storage.feedPosition.map { ", change feed at \($0)" } ?? "")\(s.storage.feedLagSeconds.map { ", read \($0)s ago" } ?? "")\(s.storage.stale == true ? ", STALE: verifications refused" : "")
             """)
     }
 }

@@ -25,6 +25,9 @@ struct Keygated: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .long, help: ArgumentHelp("Copy this SQLite state database into the (empty) PostgreSQL database of the configuration, then exit.", valueName: "path"))
+    var importSqlite: String?
+
     func run() throws {
         // Everything keygated creates (database, WAL, socket directories) is private
         // unless it says otherwise; socket files get their configured modes explicitly.
@@ -55,6 +58,18 @@ struct Keygated: ParsableCommand {
             FileHandleStderr.write(e.description + "\n")
             logger.critical("the configuration is invalid; not starting", metadata: ["config": "\(path)", "errors": "\(e.diagnostics.count)"])
             throw ExitCode(exitConfig)
+        }
+        if let source = importSqlite {
+            do {
+                let n = try StateImport.run(config: cfg, sqlitePath: Self.absolute(source), logger: logger)
+                logger.notice("copied \(n.keys) keys, \(n.clients) client pairs, \(n.tokens) tokens from \(source) into PostgreSQL")
+                throw ExitCode.success
+            } catch let e as ExitCode {
+                throw e
+            } catch {
+                logger.critical("cannot copy the SQLite state: \(error)")
+                throw ExitCode.failure
+            }
         }
         var env: [String: String] = [:]
         for (k, v) in ProcessEnvironment.all() { env[k] = v }

@@ -70,6 +70,17 @@ final class RouteMatrixTests: XCTestCase {
         XCTAssertEqual(try d.send(.service, "PUT", "/v1/verify", uid: InProcessDaemon.stranger).status, 403)
     }
 
+    /// generate client's body is optional: none means the defaults; `null` is not an object.
+    func testOptionalBodies() throws {
+        let d = try InProcessDaemon()
+        let none = try d.send(.admin, "POST", "/v1/accounts/acme/client", uid: InProcessDaemon.admin)
+        XCTAssertEqual(none.status, 201, none.body)
+        XCTAssertEqual(none.json?["allow_ips"], [])
+        let null = try d.send(.admin, "POST", "/v1/accounts/acme/client", body: "null", uid: InProcessDaemon.admin)
+        XCTAssertEqual(null.status, 400)
+        XCTAssertEqual(null.json?["error_description"], "generate client: the body must be a JSON object, got null")
+    }
+
     func testBodiesOnBodylessOperationsAreRefused() throws {
         let d = try InProcessDaemon()
         let a = try d.send(.admin, "GET", "/openapi.json", body: "{}", uid: InProcessDaemon.admin)

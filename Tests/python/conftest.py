@@ -63,13 +63,15 @@ BASE_CONFIG = """
 listen:
   service_socket: {dir}/s.sock
   admin_socket: {dir}/a.sock
-storage:
-  path: {dir}/state/keygate.db
+{storage}
 """
+SQLITE_STORAGE = """storage:
+  path: {dir}/state/keygate.db"""
 
 
 class Keygated:
-    def __init__(self, extra_yaml=""):
+    def __init__(self, extra_yaml="", storage=None):
+        self.storage = storage
         self.dir = tempfile.mkdtemp(prefix="kgpy-", dir="/tmp")
         self.config = os.path.join(self.dir, "keygate.yaml")
         self.service = os.path.join(self.dir, "s.sock")
@@ -81,7 +83,8 @@ class Keygated:
 
     def write_config(self, extra_yaml):
         with open(self.config, "w") as f:
-            f.write(BASE_CONFIG.format(dir=self.dir) + extra_yaml)
+            storage = self.storage if self.storage is not None else SQLITE_STORAGE.format(dir=self.dir)
+            f.write(BASE_CONFIG.format(dir=self.dir, storage=storage) + extra_yaml)
 
     def start(self):
         logf = open(self.log, "ab")

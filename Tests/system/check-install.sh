@@ -18,6 +18,7 @@ check "units in PREFIX/lib/systemd/system" '[ -f "$dest/opt/kg/lib/systemd/syste
 check "@BINDIR@ replaced by PREFIX/bin" 'grep -q "^ExecStart=/opt/kg/bin/keygated " "$dest/opt/kg/lib/systemd/system/keygated.service" && ! grep -rq "@BINDIR@" "$dest/opt/kg/lib/systemd/system"'
 check "sysusers and tmpfiles snippets" '[ -f "$dest/opt/kg/lib/sysusers.d/keygate.conf" ] && [ -f "$dest/opt/kg/lib/tmpfiles.d/keygate.conf" ]'
 check "nginx snippets" '[ -f "$dest/opt/kg/share/keygate/nginx/keygate.conf" ] && [ -f "$dest/opt/kg/share/keygate/nginx/keygate-upstream.conf" ]'
+check "PostgreSQL TCP drop-in" '[ -f "$dest/opt/kg/share/keygate/keygated-postgres-tcp.conf" ]'
 check "configuration installed when absent" 'cmp -s etc/keygate/keygate.yaml "$dest/etc/keygate/keygate.yaml"'
 check "installed configuration is valid" '"$dest/opt/kg/bin/keygated" --check-config --config "$dest/etc/keygate/keygate.yaml" >/dev/null'
 echo "policies: {default: {max_keys: 2}}" > "$dest/etc/keygate/keygate.yaml"
