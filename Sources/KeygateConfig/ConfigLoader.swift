@@ -418,6 +418,7 @@ struct SchemaDecoder {
 
     mutating func decodeStorage(_ value: YAMLNode, _ c: inout KeygateConfiguration) {
         var urlMark: Mark? = nil
+        var urlGiven = false
         for (k, keyMark, v) in mapping(value, "storage", allowed: ["backend", "path", "url", "password_file", "max_staleness"]) ?? [] {
             switch k {
             case "backend":
@@ -427,6 +428,7 @@ struct SchemaDecoder {
                 }
             case "path": if let p = path(v, "storage.path") { c.storagePath = p }
             case "url":
+                urlGiven = true
                 guard let u = string(v, "storage.url") else { continue }
                 switch PostgresURL.parse(u) {
                 case .success: c.storage.url = u; urlMark = keyMark
@@ -440,7 +442,7 @@ struct SchemaDecoder {
             default: break
             }
         }
-        if c.storage.backend == .postgres && c.storage.url == nil {
+        if c.storage.backend == .postgres && !urlGiven {
             error(value.mark, "storage: backend postgres needs storage.url (postgresql://user@host:port/database)")
         }
         if c.storage.backend == .sqlite, c.storage.url != nil, let m = urlMark {

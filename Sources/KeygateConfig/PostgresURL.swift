@@ -15,27 +15,27 @@ public struct PostgresURL: Hashable, Sendable {
     public static func parse(_ text: String) -> Result<PostgresURL, ParseError> {
         var rest = Substring(text)
         guard let scheme = ["postgresql://", "postgres://"].first(where: { rest.hasPrefix($0) }) else {
-            return .failure(ParseError("'\(text)' does not start with postgresql://"))
+            return .failure(ParseError("it does not start with postgresql:// (the URL is not shown: it may hold a password)"))
         }
         rest = rest.dropFirst(scheme.count)
         var query: Substring = ""
         if let q = rest.firstIndex(of: "?") { query = rest[rest.index(after: q)...]; rest = rest[..<q] }
-        guard let slash = rest.firstIndex(of: "/") else { return .failure(ParseError("'\(text)' names no database (…/keygate)")) }
+        guard let slash = rest.firstIndex(of: "/") else { return .failure(ParseError("it names no database (postgresql://user@host/DATABASE)")) }
         let authority = rest[..<slash]
         let database = String(rest[rest.index(after: slash)...])
-        guard !database.isEmpty, !database.contains("/") else { return .failure(ParseError("'\(text)' names no database (…/keygate)")) }
-        guard let at = authority.lastIndex(of: "@") else { return .failure(ParseError("'\(text)' names no user (postgresql://USER@host/…)")) }
+        guard !database.isEmpty, !database.contains("/") else { return .failure(ParseError("it names no database (postgresql://user@host/DATABASE)")) }
+        guard let at = authority.lastIndex(of: "@") else { return .failure(ParseError("it names no user (postgresql://USER@host/database)")) }
         let userinfo = authority[..<at]
         if userinfo.contains(":") {
             return .failure(ParseError("the URL holds a password; put it in storage.password_file instead"))
         }
         let user = String(userinfo)
-        guard !user.isEmpty else { return .failure(ParseError("'\(text)' names no user (postgresql://USER@host/…)")) }
+        guard !user.isEmpty else { return .failure(ParseError("it names no user (postgresql://USER@host/database)")) }
         var hostPort = authority[authority.index(after: at)...]
         var port = 5432
         if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasPrefix("[") || hostPort[..<colon].hasSuffix("]") {
             guard let p = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(p) else {
-                return .failure(ParseError("'\(text)' has a bad port"))
+                return .failure(ParseError("its port is not a number from 1 to 65535"))
             }
             port = p
             hostPort = hostPort[..<colon]
@@ -56,7 +56,7 @@ public struct PostgresURL: Hashable, Sendable {
             }
         }
         let host = hostPort.isEmpty ? nil : String(hostPort.trimmingBrackets)
-        guard host != nil || socketDirectory != nil else { return .failure(ParseError("'\(text)' names no host and no ?host=/socket/dir")) }
+        guard host != nil || socketDirectory != nil else { return .failure(ParseError("it names no host and no ?host=/socket/directory")) }
         return .success(PostgresURL(user: user, host: host, port: port, database: database, socketDirectory: socketDirectory))
     }
 

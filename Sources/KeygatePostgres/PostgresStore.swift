@@ -55,11 +55,17 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
         }
         c.options.connectTimeout = .seconds(3)
         configuration = c
-        location = "postgresql://\(url.user)@\(url.host ?? "")\(url.socketDirectory.map { "?host=\($0)" } ?? ""):\(url.port)/\(url.database)"
+        location = url.socketDirectory.map { "postgresql://\(url.user)@/\(url.database)?host=\($0)" }
+            ?? "postgresql://\(url.user)@\(url.host ?? ""):\(url.port)/\(url.database)"
         self.hostID = hostID
         self.logger = logger
         self.group = group
         try migrate()
+    }
+
+    deinit {
+        // The connection must close before it goes; the closure keeps it until then.
+        if let w = writer { w.close().whenComplete { _ in _ = w } }
     }
 
     /// Reads the password file (first line, without its newline).
@@ -74,8 +80,7 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
     // MARK: bridging: the engine's writer is a plain thread
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        final class Box: @unchecked Sendable { var result: Result<T, Error>? }
-        let box = Box()
+        let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         Task {
             do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
@@ -83,6 +88,11 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
         }
         done.wait()
         return try box.result!.get()
+    }
+
+    final class ResultBox<T>: @unchecked Sendable {
+        var result: Result<T, Error>?
+        init() {}
     }
 
     func connect() throws -> PostgresConnection {
@@ -115,7 +125,7 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
             return try blocking { try await body(conn) }
         } catch {
             writer = nil
-            _ = conn.close()
+            conn.close().whenComplete { _ in _ = conn }
             throw Failure(description: "the PostgreSQL database failed: \(Self.describe(error))")
         }
     }
@@ -396,8 +406,13 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                     backoff = 100_000_000
                     onState(true)
                     onNotify()  // catch up with whatever happened while away
-                    try await conn.listen(on: Self.channel) { notifications in
-                        for try await _ in notifications { onNotify() }
+                    do {
+                        try await conn.listen(on: Self.channel) { notifications in
+                            for try await _ in notifications { onNotify() }
+                        }
+                    } catch {
+                        try? await conn.close()
+                        throw error
                     }
                     try? await conn.close()
                 } catch {
@@ -420,16 +435,16 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                 for try await x in try await c.query("SELECT (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM clients) + (SELECT count(*) FROM access_tokens)", logger: l).decode(Int64.self) { n = Int(x) }
                 guard n == 0 else { throw Failure(description: "the PostgreSQL database already holds \(n) credentials; the copy goes into an empty database only") }
                 for k in s.keys {
-                    try await persist(.keyCreated(k), c, logger: l)
+                    try await Self.persist(.keyCreated(k), c, logger: l)
                     try await c.query("UPDATE api_keys SET last_used_at = \(k.lastUsedAt), last_used_ip = \(k.lastUsedIP) WHERE id = \(k.id)", logger: l)
                 }
                 for p in s.clients {
                     try await c.query("""
                         INSERT INTO clients (client_id, account, secret_digest, allow_ips, created_at, retires_at)
-                        VALUES (\(p.clientID), \(p.account), \(bytes(p.secretDigest)), \(FeedCodec.ips(p.allowIPs)), \(p.createdAt), \(p.retiresAt))
+                        VALUES (\(p.clientID), \(p.account), \(Self.bytes(p.secretDigest)), \(FeedCodec.ips(p.allowIPs)), \(p.createdAt), \(p.retiresAt))
                         """, logger: l)
                 }
-                for t in s.tokens { try await persist(.tokenIssued(t), c, logger: l) }
+                for t in s.tokens { try await Self.persist(.tokenIssued(t), c, logger: l) }
                 return (s.keys.count, s.clients.count, s.tokens.count)
             }
         }

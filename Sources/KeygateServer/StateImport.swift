@@ -1,4 +1,5 @@
 import KeygateConfig
+import KeygateCore
 import KeygatePostgres
 import KeygateStore
 import Logging

@@ -131,7 +131,11 @@ def test_the_database_down_and_back(hosts):
             assert h.verify(k["key"], ip="10.0.0.1")["valid"], "verification goes on from memory"
         r, _ = create_key(b, "acme", "while down")
         assert r.returncode == 1 and "nothing was changed" in r.stderr, r.stderr
-        raw = b.session(b.admin).post("http://keygate/v1/accounts/acme/keys", json={"name": "raw"})
+        try:
+            raw = b.session(b.admin).post("http://keygate/v1/accounts/acme/keys", json={"name": "raw"})
+        except Exception:
+            print(open(b.log).read()[-3000:])
+            raise
         assert raw.status_code == 503 and raw.json()["error"] == "storage_unavailable"
         for word in ("SELECT", "INSERT", "api_keys", PG_DIR):
             assert word not in raw.text
