@@ -98,6 +98,7 @@ uninstall:
 
 bench: test-deps release
 	Tests/bench/verify-bench.sh $$($(SWIFT) build -c release --show-bin-path)
+	Tests/system/with-postgres.sh $(PY) Tests/bench/pg-bench.py $$($(SWIFT) build -c release --show-bin-path)
 
 # The OpenAPI documents in docs/openapi come from the route table; refresh them
 # after changing an endpoint or a wire type (a test fails until they match).

@@ -5,7 +5,11 @@ import sqlite3
 import time
 import urllib.parse
 
-import httpx
+try:
+    # authlib's httpx client moved to httpx2 (which the mcp package brings); its transport must match.
+    import httpx2 as httpx
+except ImportError:
+    import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client as AuthlibHttpxClient
 from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
