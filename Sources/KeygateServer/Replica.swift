@@ -17,6 +17,9 @@ public final class Replica: @unchecked Sendable {
     /// Last use of each key since this loop last handed it to the engine.
     private var usage: [String: KeyUse] = [:]
     private var pushScheduled = false
+    /// The last use handed to the engine per key, so repeats are not handed over again.
+    private var lastHandedOver: [String: KeyUse] = [:]
+    static let maxRemembered = 100_000
     /// Where the last-use records go, once per turn of the loop (set by the engine).
     var usageSink: (([String: KeyUse]) -> Void)?
 
@@ -45,7 +48,13 @@ public final class Replica: @unchecked Sendable {
     func verify(secret: UnsafeBufferPointer<UInt8>, ip: IPAddress?, ipText: String?, now: Timestamp) -> Verdict {
         let verdict = Verifier.decide(secret: secret, ip: ip, now: now, index: index, policies: config.policies)
         if case .apiKey(let key, _) = verdict {
-            usage[key.id] = KeyUse(keyID: key.id, at: now, ip: ipText)
+            // Timestamps are whole seconds: the same key from the same address
+            // within a second changes nothing the writer needs to hear about.
+            let use = KeyUse(keyID: key.id, at: now, ip: ipText)
+            if lastHandedOver[key.id] == use { return verdict }
+            if lastHandedOver.count >= Self.maxRemembered { lastHandedOver.removeAll(keepingCapacity: true) }
+            lastHandedOver[key.id] = use
+            usage[key.id] = use
             if !pushScheduled {
                 // One hand-over per turn of the loop, however many verifications it answered.
                 pushScheduled = true
