@@ -417,7 +417,9 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                     try? await conn.close()
                 } catch {
                     if Task.isCancelled { return }
-                    l.warning("the change feed's connection to PostgreSQL is lost; retrying", metadata: ["error": "\(Self.describe(error))"])
+                    if backoff == 100_000_000 {
+                        l.warning("the change feed's connection to PostgreSQL is lost; retrying", metadata: ["error": "\(Self.describe(error))"])
+                    }
                 }
                 onState(false)
                 try? await Task.sleep(nanoseconds: backoff)

@@ -205,13 +205,18 @@ public final class Engine: @unchecked Sendable {
         do {
             let snap = try store.loadAll()
             master = CredentialIndex(keys: snap.keys, clients: snap.clients, tokens: snap.tokens)
+            if masterIsStale || feedFailing { logger.notice("the state database can be read again; accepting changes") }
             masterIsStale = false
+            feedFailing = false
             feedContact = clock.now()
             let fresh = master
             for r in replicas { r.loop.execute { r.replace(index: fresh) } }
             return true
         } catch {
-            logger.critical("cannot read the state database back; refusing changes until it can be read", metadata: ["error": "\(error)"])
+            // Once per outage, not once per retry.
+            if !masterIsStale {
+                logger.critical("cannot read the state database back; refusing changes until it can be read", metadata: ["error": "\(error)"])
+            }
             return false
         }
     }
@@ -279,6 +284,8 @@ public final class Engine: @unchecked Sendable {
     /// When the change feed was last read successfully (writer queue).
     private var feedContact: Timestamp = 0
     private var stale = false
+    /// Reading the feed failed last time: log the next failure no more.
+    private var feedFailing = false
     private var lookupsTotal = 0, lookupsFound = 0, lookupsShed = 0
     private let lookupLock = NIOLock()
     private var lookupsInFlight = 0
@@ -314,12 +321,17 @@ public final class Engine: @unchecked Sendable {
             do {
                 let foreign = self.applyForeign(try self.store.changesFromOthers())
                 self.feedContact = self.clock.now()
+                if self.feedFailing { self.logger.notice("the change feed is read again") }
+                self.feedFailing = false
                 if !foreign.isEmpty { _ = self.broadcast(foreign) }
             } catch is FeedGap {
                 self.logger.warning("this host missed more of the change feed than it keeps; reloading the whole state")
                 _ = self.reloadMasterFromDisk()
             } catch {
-                self.logger.warning("cannot read the change feed; verification goes on from memory", metadata: ["error": "\(error)"])
+                if !self.feedFailing {
+                    self.logger.warning("cannot read the change feed; verification goes on from memory", metadata: ["error": "\(error)"])
+                }
+                self.feedFailing = true
             }
             self.checkStaleness()
         }
@@ -368,34 +380,16 @@ public final class Engine: @unchecked Sendable {
     func lookUp(digest: SecretDigest, kind: SecretKind, on loop: EventLoop) -> EventLoopFuture<Bool> {
         guard store.sharedWithOtherHosts else { return loop.makeSucceededFuture(false) }
         let now = clock.now()
-        let admitted = lookupLock.withLock { () -> Bool in
-            if let t = notFound[digest], now - t < Self.negativeTTL { return false }
-            guard lookupsInFlight < Self.maxLookupsInFlight else { lookupsShed += 1; return false }
-            lookupsInFlight += 1
-            lookupsTotal += 1
-            return true
-        }
-        guard admitted else { return loop.makeSucceededFuture(false) }
+        guard admitLookUp(digest, now: now) else { return loop.makeSucceededFuture(false) }
         let promise = loop.makePromise(of: Bool.self)
         queue.async {
-            var found: StateChange? = nil
-            var failed = false
-            do {
-                let foreign = self.applyForeign(try self.store.changesFromOthers())
-                if !foreign.isEmpty { _ = self.broadcast(foreign) }
-                found = try self.store.lookUp(digest: digest, kind: kind)
-            } catch {
-                failed = true
-            }
-            self.lookupLock.withLock {
-                self.lookupsInFlight -= 1
-                if found != nil { self.lookupsFound += 1 }
-                if found == nil && !failed {
-                    if self.notFound.count >= Self.maxNotFound { self.notFound.removeAll(keepingCapacity: true) }
-                    self.notFound[digest] = now
-                }
-            }
-            guard let change = found else { return promise.succeed(false) }
+            let found = Result { try self.readFeedNow(); return try self.store.lookUp(digest: digest, kind: kind) }
+            // Only a clear "not there" is remembered; a failed query is not.
+            var missed: SecretDigest? = nil
+            if case .success(nil) = found { missed = digest }
+            let change: StateChange? = (try? found.get()) ?? nil
+            self.finishLookUp(found: change != nil, missed: missed, now: now)
+            guard let change else { return promise.succeed(false) }
             self.master.apply(change)
             self.broadcast([change]).whenComplete { _ in promise.succeed(true) }
         }
@@ -404,33 +398,50 @@ public final class Engine: @unchecked Sendable {
 
     /// The same for a client id at the token endpoint.
     func lookUpClient(id: String, on loop: EventLoop) -> EventLoopFuture<Bool> {
-        guard store.sharedWithOtherHosts, Identifier.isClientID(id) else { return loop.makeSucceededFuture(false) }
-        let admitted = lookupLock.withLock { () -> Bool in
-            guard lookupsInFlight < Self.maxLookupsInFlight else { lookupsShed += 1; return false }
-            lookupsInFlight += 1
-            lookupsTotal += 1
-            return true
+        guard store.sharedWithOtherHosts, Identifier.isClientID(id), admitLookUp(nil, now: clock.now()) else {
+            return loop.makeSucceededFuture(false)
         }
-        guard admitted else { return loop.makeSucceededFuture(false) }
         let promise = loop.makePromise(of: Bool.self)
         queue.async {
-            var pair: ClientPair? = nil
-            if let foreign = try? self.store.changesFromOthers() {
-                let applied = self.applyForeign(foreign)
-                if !applied.isEmpty { _ = self.broadcast(applied) }
-                pair = try? self.store.lookUpClient(id: id)
-            }
-            self.lookupLock.withLock {
-                self.lookupsInFlight -= 1
-                if pair != nil { self.lookupsFound += 1 }
-            }
-            guard let pair, self.master.clientsByID[pair.clientID] == nil else { return promise.succeed(pair != nil) }
+            let pair = try? { () throws -> ClientPair? in try self.readFeedNow(); return try self.store.lookUpClient(id: id) }()
+            self.finishLookUp(found: pair != nil, missed: nil, now: 0)
+            guard let pair = pair ?? nil, self.master.clientsByID[pair.clientID] == nil else { return promise.succeed(false) }
             self.master.learn(pair)
             let fresh = self.master
             EventLoopFuture.andAllSucceed(self.replicas.map { r in r.loop.submit { r.replace(index: fresh) } }, on: loop)
                 .whenComplete { _ in promise.succeed(true) }
         }
         return promise.futureResult
+    }
+
+    /// A lookup may start: not a digest the database recently did not know,
+    /// and fewer than `maxLookupsInFlight` under way.
+    private func admitLookUp(_ digest: SecretDigest?, now: Timestamp) -> Bool {
+        lookupLock.withLock {
+            if let d = digest, let t = notFound[d], now - t < Self.negativeTTL { return false }
+            guard lookupsInFlight < Self.maxLookupsInFlight else { lookupsShed += 1; return false }
+            lookupsInFlight += 1
+            lookupsTotal += 1
+            return true
+        }
+    }
+
+    private func finishLookUp(found: Bool, missed digest: SecretDigest?, now: Timestamp) {
+        lookupLock.withLock {
+            lookupsInFlight -= 1
+            if found { lookupsFound += 1 }
+            if let d = digest {
+                if notFound.count >= Self.maxNotFound { notFound.removeAll(keepingCapacity: true) }
+                notFound[d] = now
+            }
+        }
+    }
+
+    /// Reads the feed up to now and hands it to the replicas: what a lookup
+    /// must have applied first, so that nothing deleted meanwhile comes back.
+    private func readFeedNow() throws {
+        let foreign = applyForeign(try store.changesFromOthers())
+        if !foreign.isEmpty { _ = broadcast(foreign) }
     }
 
     public struct FeedStatus: Sendable {
