@@ -6,7 +6,13 @@ import KeygateCore
 enum FeedCodec {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    static func hex(_ d: SecretDigest) -> String { d.bytes.map { String(format: "%02x", $0) }.joined() }
+    static let hexDigits = Array("0123456789abcdef".utf8)
+    static func hex(_ d: SecretDigest) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in d.bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
     static func digest(_ s: Any?) throws -> SecretDigest {
         guard let s = s as? String, s.count == 64 else { throw Failure(description: "bad digest") }
         var bytes: [UInt8] = []
