@@ -279,12 +279,18 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                 let changes = try box.body!(foreign)
                 var last = seen
                 let now = Int64(Date().timeIntervalSince1970)
+                var entries: [String] = []
                 for c in changes {
                     try await Self.persist(c, conn, logger: l)
-                    if let text = FeedCodec.encode(c) {
-                        for try await s in try await conn.query(
-                            "INSERT INTO keygate_changes (host, body, at) VALUES (\(me), \(text), \(now)) RETURNING seq", logger: l).decode(Int64.self) { last = s }
-                    }
+                    if let text = FeedCodec.encode(c) { entries.append(text) }
+                }
+                if !entries.isEmpty {
+                    // One statement for the batch's feed entries, in order.
+                    for try await s in try await conn.query("""
+                        INSERT INTO keygate_changes (host, body, at)
+                        SELECT \(me), body, \(now) FROM unnest(\(entries)::text[]) WITH ORDINALITY AS e(body, n) ORDER BY n
+                        RETURNING seq
+                        """, logger: l).decode(Int64.self) { last = max(last, s) }
                 }
                 for u in usage {
                     try await conn.query("UPDATE api_keys SET last_used_at = \(u.at), last_used_ip = \(u.ip) WHERE id = \(u.keyID) AND coalesce(last_used_at, 0) <= \(u.at)", logger: l)
