@@ -177,3 +177,12 @@ def daemon():
     d.start()
     yield d
     d.cleanup()
+
+
+@pytest.fixture
+def plain_daemon():
+    """keygated with the default configuration (SQLite, no policies)."""
+    d = Keygated()
+    d.start()
+    yield d
+    d.cleanup()

@@ -14,7 +14,6 @@ import subprocess
 
 import pytest
 
-from conftest import Keygated
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "API.md")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -65,15 +64,10 @@ def parse_http(text):
     return status, headers, body.strip()
 
 
-@pytest.fixture
-def daemon():
-    d = Keygated()
-    d.start()
-    yield d
-    d.cleanup()
 
 
-def test_every_documented_example(daemon):
+def test_every_documented_example(plain_daemon):
+    daemon = plain_daemon
     env = dict(os.environ)
     ran = 0
     for command, answer in examples():

@@ -13,7 +13,6 @@ import threading
 import pytest
 from openapi_spec_validator import validate
 
-from conftest import Keygated
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 DOCS = os.path.join(ROOT, "docs", "openapi")
@@ -69,12 +68,6 @@ class Bridge:
         self.listener.close()
 
 
-@pytest.fixture
-def daemon():
-    d = Keygated()
-    d.start()
-    yield d
-    d.cleanup()
 
 
 @pytest.mark.parametrize("name", ["service", "admin"])
@@ -84,7 +77,8 @@ def test_document_is_valid_openapi_31(name):
     assert doc["openapi"] == "3.1.0"
 
 
-def test_served_documents_are_the_committed_ones(daemon):
+def test_served_documents_are_the_committed_ones(plain_daemon):
+    daemon = plain_daemon
     for name, sock in (("service", daemon.service), ("admin", daemon.admin)):
         r = daemon.session(sock).get("http://keygate/openapi.json")
         assert r.status_code == 200
@@ -100,7 +94,8 @@ def test_served_documents_are_the_committed_ones(daemon):
 
 
 @pytest.mark.parametrize("name", ["service", "admin"])
-def test_schemathesis_finds_nothing(daemon, name):
+def test_schemathesis_finds_nothing(plain_daemon, name):
+    daemon = plain_daemon
     bridge = Bridge(daemon.service if name == "service" else daemon.admin)
     key = json.loads(daemon.cli("key", "create", "st-fixed", "--name", "schemathesis", "--json").stdout)["key"]
     client_id, secret = daemon.new_client("st-fixed")
