@@ -175,7 +175,6 @@ public enum RouteTable {
     static let badAccount = ErrorDoc(400, ["invalid_request"], "The account in the path is not 1-64 characters from A-Z a-z 0-9 . _ @ -, or the body is invalid.")
     static let noStore = [HeaderDoc("Cache-Control", "no-store", required: true), HeaderDoc("Pragma", "no-cache", required: true)]
     static let basicChallenge = HeaderDoc("WWW-Authenticate", "Basic realm=\"keygate\" when the client used HTTP Basic.")
-    static let accountParam = "account"
     /// The caller's address header (verify.ip_header): an address, or `unix:` or empty for none.
     static let addressHeader = HeaderDoc("X-Real-IP", "The caller's address (the header named by verify.ip_header); `unix:` or empty means none.",
                                          schema: ["anyOf": [["type": "string", "format": "ipv4"], ["type": "string", "format": "ipv6"],

@@ -7,7 +7,6 @@ import KeygateConfig
 import KeygateCore
 import KeygateStore
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PostgresNIO
