@@ -22,6 +22,7 @@ let package = Package(
         .target(name: "KeygateCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .target(name: "KeygateHTTP"),
         .target(name: "KeygateConfig", dependencies: ["CYAML", "KeygateCore"]),
         .target(name: "KeygateAPI", dependencies: ["KeygateCore"]),
         .target(name: "KeygateStore", dependencies: [
@@ -36,7 +37,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "KeygateServer", dependencies: [
-            "KeygateCore", "KeygateConfig", "KeygateAPI", "KeygateStore", "KeygatePostgres",
+            "KeygateCore", "KeygateConfig", "KeygateAPI", "KeygateStore", "KeygatePostgres", "KeygateHTTP",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -65,7 +66,7 @@ let package = Package(
         .testTarget(name: "KeygateMCPTests", dependencies: ["KeygateMCP", "KeygateAPI",
                                                             .product(name: "MCP", package: "swift-sdk")]),
         .testTarget(name: "KeygateServerTests", dependencies: [
-            "KeygateServer", "KeygateAPI", "KeygateCore", "KeygateConfig", "KeygateStore",
+            "KeygateServer", "KeygateAPI", "KeygateCore", "KeygateConfig", "KeygateStore", "KeygateHTTP",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -43,9 +43,9 @@ struct APIResponder: Responder {
 
     func respond(to req: Request, context ctx: ResponderContext) -> Reply {
         guard let role = peerRole(ctx) else { return .now(Forbidden.response(ctx, list: socketList)) }
-        switch RouteTable.match(socket: socket, method: req.head.method.rawValue, path: req.path) {
+        switch RouteTable.match(socket: socket, method: req.head.method, path: req.path) {
         case .notFound:
-            return .now(.error(.notFound("no endpoint \(Redact.echo(req.head.method.rawValue, max: 20)) \(Redact.path(req.path)) on the \(socket.rawValue) socket"),
+            return .now(.error(.notFound("no endpoint \(Redact.echo(req.head.method, max: 20)) \(Redact.path(req.path)) on the \(socket.rawValue) socket"),
                                allocator: ctx.allocator))
         case .methodNotAllowed(let allow):
             return .now(MethodNotAllowed.response(req, allow: allow, ctx))

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import KeygateAPI
 import KeygateConfig
+import KeygateHTTP
 import NIOCore
 import NIOHTTP1
 
@@ -14,15 +15,56 @@ public struct PeerCredentials: Sendable, Equatable {
 
 }
 
+/// A request's head as the routes see it: strings for the method and target,
+/// header values looked up in the head's own bytes when asked for.
+struct RequestHead {
+    var method: String
+    var uri: String
+    var headers: RequestHeaders
+    var isKeepAlive: Bool
+}
+
+/// The header lines of a request, kept as the bytes they arrived in.
+struct RequestHeaders {
+    /// The head's bytes; `lines` are offsets into them.
+    let bytes: ByteBuffer
+    let lines: Range<Int>
+
+    func first(name: String) -> String? {
+        bytes.withUnsafeReadableBytes { p in
+            HTTPParser.header(in: p, lines: lines) { Self.equal(p, $0, name) }
+                .map { String(decoding: UnsafeRawBufferPointer(rebasing: p[$0]), as: UTF8.self) }
+        }
+    }
+
+    func contains(name: String) -> Bool {
+        bytes.withUnsafeReadableBytes { p in HTTPParser.header(in: p, lines: lines) { Self.equal(p, $0, name) } != nil }
+    }
+
+    /// Case-insensitive ASCII comparison of a field name with `name`.
+    @inline(__always)
+    static func equal(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, _ name: String) -> Bool {
+        var it = name.utf8.makeIterator()
+        for i in r {
+            guard var c = it.next() else { return false }
+            var b = p[i]
+            if b >= 0x41 && b <= 0x5A { b |= 0x20 }
+            if c >= 0x41 && c <= 0x5A { c |= 0x20 }
+            if b != c { return false }
+        }
+        return it.next() == nil
+    }
+}
+
 /// Everything a route sees of a request.
 struct Request {
-    var head: HTTPRequestHead
+    var head: RequestHead
     var body: ByteBuffer
     var peer: PeerCredentials
     var path: Substring
     var query: Substring?
 
-    init(head: HTTPRequestHead, body: ByteBuffer, peer: PeerCredentials) {
+    init(head: RequestHead, body: ByteBuffer, peer: PeerCredentials) {
         self.head = head
         self.body = body
         self.peer = peer
@@ -33,6 +75,23 @@ struct Request {
             path = Substring(head.uri)
             query = nil
         }
+    }
+
+    /// A request built from parts (for tests and in-process callers): the
+    /// head is written out and parsed as if it had arrived on a socket.
+    init(method: String, uri: String, headers: [(String, String)], body: ByteBuffer, peer: PeerCredentials) {
+        var text = "\(method) \(uri) HTTP/1.1\r\n"
+        for (k, v) in headers { text += "\(k): \(v)\r\n" }
+        text += "\r\n"
+        var bytes = ByteBuffer()
+        bytes.writeString(text)
+        var scanner = HeadScanner()
+        guard case .complete(let parsed) = bytes.withUnsafeReadableBytes({ scanner.scan($0) }) else {
+            preconditionFailure("not a valid request head: \(text)")
+        }
+        self.init(head: RequestHead(method: method, uri: uri, headers: RequestHeaders(bytes: bytes, lines: parsed.headers),
+                                    isKeepAlive: parsed.keepAlive),
+                  body: body, peer: peer)
     }
 
     func json() throws -> JSON {
@@ -101,124 +160,3 @@ final class ResponderContext {
     }
 }
 
-/// Collects one HTTP request (head and a bounded body) and hands it to the
-/// responder; writes the answer. Pipelining order is kept by NIO's
-/// HTTPServerPipelineHandler in front of this one.
-final class HTTPHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    static let maxBody = 64 * 1024
-
-    private enum State {
-        case idle
-        case receiving(HTTPRequestHead, ByteBuffer?)
-        case refusing   // body over the limit: drop the rest, then close
-    }
-
-    private var state = State.idle
-    private let responder: Responder
-    private let context: ResponderContext
-
-    init(responder: Responder, context: ResponderContext) {
-        self.responder = responder
-        self.context = context
-    }
-
-    func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            if let len = head.headers.first(name: "content-length").flatMap(Int.init), len > Self.maxBody {
-                refuseTooLarge(ctx, declared: len)
-                return
-            }
-            state = .receiving(head, nil)
-        case .body(var chunk):
-            guard case .receiving(let head, let existing) = state else { return }
-            guard var body = existing else {
-                // The usual case: the whole body in one chunk, kept without a copy.
-                if chunk.readableBytes > Self.maxBody { refuseTooLarge(ctx, declared: nil); return }
-                state = .receiving(head, chunk)
-                return
-            }
-            if body.readableBytes + chunk.readableBytes > Self.maxBody {
-                refuseTooLarge(ctx, declared: nil)
-                return
-            }
-            state = .idle  // drop the reference so the append does not copy
-            body.writeBuffer(&chunk)
-            state = .receiving(head, body)
-        case .end:
-            guard case .receiving(let head, let body) = state else {
-                state = .idle
-                return
-            }
-            state = .idle
-            let started = MonotonicClock.seconds()
-            let request = Request(head: head, body: body ?? ByteBuffer(), peer: context.peer)
-            switch responder.respond(to: request, context: context) {
-            case .now(let r):
-                write(r, keepAlive: head.isKeepAlive && !r.close, ctx)
-                context.replica.stats.observe(socket: context.socket, seconds: MonotonicClock.seconds() - started)
-            case .later(let f):
-                f.hop(to: ctx.eventLoop).whenComplete { result in
-                    self.context.replica.stats.observe(socket: self.context.socket, seconds: MonotonicClock.seconds() - started)
-                    switch result {
-                    case .success(let r): self.write(r, keepAlive: head.isKeepAlive && !r.close, ctx)
-                    case .failure(let e):
-                        let api = APIError(any: e)
-                        self.write(.error(api, allocator: ctx.channel.allocator), keepAlive: head.isKeepAlive, ctx)
-                    }
-                }
-            }
-        }
-    }
-
-    private func refuseTooLarge(_ ctx: ChannelHandlerContext, declared: Int?) {
-        if case .refusing = state { return }
-        state = .refusing
-        let what = declared.map { "the body of \($0) bytes" } ?? "the body"
-        let e = APIError(413, "request_too_large", "\(what) is over the limit of \(Self.maxBody) bytes")
-        write(.error(e, allocator: ctx.channel.allocator), keepAlive: false, ctx)
-    }
-
-    private func write(_ response: Response, keepAlive: Bool, _ ctx: ChannelHandlerContext) {
-        var headers = response.headers
-        headers.add(name: "Content-Length", value: String(response.body?.readableBytes ?? 0))
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        ctx.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
-        if let b = response.body, b.readableBytes > 0 {
-            ctx.write(wrapOutboundOut(.body(.byteBuffer(b))), promise: nil)
-        }
-        let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
-            done.whenComplete { _ in ctx.close(promise: nil) }
-        }
-    }
-
-    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            ctx.close(promise: nil)  // nothing from this peer for `Listener.idleTimeout`
-            return
-        }
-        ctx.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
-        // Parser errors: answer once, then the decoder closes the connection.
-        if let parse = error as? HTTPParserError {
-            let e: APIError
-            switch parse {
-            case .headerOverflow:
-                e = APIError(431, "headers_too_large", "the request headers are over the limit of \(Self.maxHeaderBytes) bytes")
-            default:
-                e = APIError(400, "invalid_request", "the request is not valid HTTP/1.1 (\(parse))")
-            }
-            write(.error(e, allocator: ctx.channel.allocator), keepAlive: false, ctx)
-            return
-        }
-        ctx.close(promise: nil)
-    }
-
-    static let maxHeaderBytes = 16 * 1024
-}

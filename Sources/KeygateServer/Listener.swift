@@ -4,7 +4,6 @@ import Glibc
 import KeygateCore
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Sockets handed over by systemd socket activation, by FileDescriptorName.
@@ -126,17 +125,9 @@ enum Listener {
                 return peerCredentials(channel).flatMapThrowing { peer in
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    var limits = NIOHTTPDecoderLimitConfiguration()
-                    limits.maxHeaderListSize = HTTPHandler.maxHeaderBytes
-                    limits.maxHeaderFieldSize = HTTPHandler.maxHeaderBytes
-                    limits.maxHeaderFieldCount = 100
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false,
-                                                         withOutboundHeaderValidation: true,
-                                                         withEncoderConfiguration: .init(),
-                                                         withDecoderLimitConfiguration: limits)
                     let ctx = ResponderContext(loop: channel.eventLoop, allocator: channel.allocator,
                                                replica: engine.replica(for: channel.eventLoop), peer: peer, socket: socket)
-                    try sync.addHandler(HTTPHandler(responder: responder, context: ctx))
+                    try sync.addHandler(HTTPConnection(responder: responder, context: ctx))
                 }
             }
     }

@@ -280,7 +280,7 @@ enum Forbidden {
 
 enum MethodNotAllowed {
     static func response(_ req: Request, allow: String, _ ctx: ResponderContext) -> Response {
-        .error(APIError(405, "method_not_allowed", "\(req.head.method.rawValue) is not allowed on \(Redact.path(req.path)); use \(allow)"),
+        .error(APIError(405, "method_not_allowed", "\(req.head.method) is not allowed on \(Redact.path(req.path)); use \(allow)"),
                allocator: ctx.allocator, extraHeaders: [("Allow", allow)])
     }
 }

@@ -54,10 +54,9 @@ final class InProcessDaemon {
         let reply = try loop.submit { () -> Reply in
             var buf = ByteBufferAllocator().buffer(capacity: body.utf8.count)
             buf.writeString(body)
-            let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: uri, headers: HTTPHeaders(headers))
             let ctx = ResponderContext(loop: loop, allocator: ByteBufferAllocator(), replica: replica,
                                        peer: PeerCredentials(pid: 1, uid: uid, gid: uid), socket: socket == .service ? 0 : 1)
-            return responder.respond(to: Request(head: head, body: buf, peer: ctx.peer), context: ctx)
+            return responder.respond(to: Request(method: method, uri: uri, headers: headers, body: buf, peer: ctx.peer), context: ctx)
         }.wait()
         let response: Response
         switch reply {

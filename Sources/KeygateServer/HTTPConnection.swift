@@ -1,0 +1,366 @@
+import KeygateAPI
+import KeygateHTTP
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP/1.1 connection on either socket: decodes requests with
+/// KeygateHTTP's parser straight from the bytes read, answers them in order
+/// (pipelining), and writes each answer as one buffer.
+///
+/// Bounds (SPEC 13): a connection is not read while an answer is outstanding
+/// or while its peer leaves answers unread (the channel is not writable), so
+/// what one connection can make the daemon buffer is one request in, about
+/// the write high-water mark out. A request must arrive whole within
+/// `requestDeadline` of its first byte. After an answer that ends the
+/// connection (a refused request, a body over the limit) the daemon stops
+/// writing, reads and drops what the peer still sends for a bounded time,
+/// then closes, so the peer reads the answer instead of a reset.
+final class HTTPConnection: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = Never
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    static let requestDeadline = TimeAmount.seconds(10)
+    /// After an answer that closes the connection: how long, and how much, is read and dropped.
+    static let drainTime = TimeAmount.seconds(10)
+    static let drainBytes = 16 * 1024 * 1024
+
+    private enum Phase {
+        case head
+        case body(ParsedHead, Int)
+        case chunked(ParsedHead, ChunkedDecoder)
+        /// An answer is being computed (`.later`); nothing more is decoded.
+        case responding
+        /// The last answer is written; input is dropped until `remaining` or the timer runs out.
+        case draining(remaining: Int)
+        case closed
+    }
+
+    private var phase = Phase.head
+    /// Received bytes not yet used; its reader index is the current request's first byte.
+    private var input: ByteBuffer?
+    private var scanner = HeadScanner()
+    private var deadline: Scheduled<Void>?
+    private var sentContinue = false
+    private var heldRead = false
+    private var needsFlush = false
+    private let responder: Responder
+    private let context: ResponderContext
+
+    init(responder: Responder, context: ResponderContext) {
+        self.responder = responder
+        self.context = context
+    }
+
+    // MARK: Reading
+
+    func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        switch phase {
+        case .closed:
+            return
+        case .draining(let remaining):
+            let left = remaining - bytes.readableBytes
+            if left <= 0 { closeNow(ctx) } else { phase = .draining(remaining: left) }
+            return
+        default:
+            break
+        }
+        if input == nil { input = bytes } else { input!.writeBuffer(&bytes) }
+        process(ctx)
+    }
+
+    func channelReadComplete(context ctx: ChannelHandlerContext) {
+        flushIfNeeded(ctx)
+    }
+
+    /// Whether reading this connection waits: an answer is outstanding or the peer is not reading answers.
+    private func holdsReads(_ ctx: ChannelHandlerContext) -> Bool {
+        if case .responding = phase { return true }
+        if case .draining = phase { return false }
+        return !ctx.channel.isWritable
+    }
+
+    func read(context ctx: ChannelHandlerContext) {
+        if holdsReads(ctx) { heldRead = true } else { ctx.read() }
+    }
+
+    private func resumeReading(_ ctx: ChannelHandlerContext) {
+        if heldRead && !holdsReads(ctx) {
+            heldRead = false
+            ctx.read()
+        }
+    }
+
+    func channelWritabilityChanged(context ctx: ChannelHandlerContext) {
+        if ctx.channel.isWritable {
+            process(ctx)
+            flushIfNeeded(ctx)
+            resumeReading(ctx)
+        }
+        ctx.fireChannelWritabilityChanged()
+    }
+
+    /// Decodes and answers every whole request in `input`, in order, while
+    /// answers can be written.
+    private func process(_ ctx: ChannelHandlerContext) {
+        while true {
+            guard var bytes = input, bytes.readableBytes > 0 else { return }
+            switch phase {
+            case .closed, .draining, .responding:
+                return
+            case .head:
+                guard ctx.channel.isWritable else { flushIfNeeded(ctx); return }
+                let result = bytes.withUnsafeReadableBytes { scanner.scan($0) }
+                switch result {
+                case .incomplete:
+                    if scanner.begun && deadline == nil { armDeadline(ctx) }
+                    return
+                case .invalid(let e):
+                    refuse(APIError(e.status, e.code, e.message), ctx)
+                    return
+                case .complete(let head):
+                    switch head.framing {
+                    case .none:
+                        dispatch(head, body: ByteBuffer(), consumed: head.end, &bytes, ctx)
+                    case .length(let n):
+                        if n > HTTPLimits.maxBodyBytes {
+                            tooLarge(declared: n, alreadyHere: bytes.readableBytes - head.end, ctx)
+                            return
+                        }
+                        phase = .body(head, n)
+                    case .chunked:
+                        phase = .chunked(head, ChunkedDecoder(start: head.end))
+                    }
+                }
+            case .body(let head, let n):
+                guard bytes.readableBytes >= head.end + n else {
+                    if deadline == nil { armDeadline(ctx) }
+                    askForBody(head, ctx)
+                    return
+                }
+                let body = bytes.getSlice(at: bytes.readerIndex + head.end, length: n)!
+                dispatch(head, body: body, consumed: head.end + n, &bytes, ctx)
+            case .chunked(let head, var decoder):
+                let status = bytes.withUnsafeReadableBytes { decoder.advance($0) }
+                switch status {
+                case .incomplete:
+                    phase = .chunked(head, decoder)
+                    if deadline == nil { armDeadline(ctx) }
+                    askForBody(head, ctx)
+                    return
+                case .invalid(let e):
+                    refuse(APIError(e.status, e.code, e.message), ctx)
+                    return
+                case .tooLarge:
+                    tooLarge(declared: nil, alreadyHere: 0, ctx)
+                    return
+                case .complete(let end):
+                    var body = ctx.channel.allocator.buffer(capacity: decoder.body.count)
+                    body.writeBytes(decoder.body)
+                    dispatch(head, body: body, consumed: end, &bytes, ctx)
+                }
+            }
+        }
+    }
+
+    /// `100 Continue` once, for a client that waits for it before sending a body.
+    private func askForBody(_ head: ParsedHead, _ ctx: ChannelHandlerContext) {
+        guard head.expectContinue, !sentContinue else { return }
+        sentContinue = true
+        var out = ctx.channel.allocator.buffer(capacity: 25)
+        out.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+        ctx.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    private func armDeadline(_ ctx: ChannelHandlerContext) {
+        deadline = ctx.eventLoop.scheduleTask(in: Self.requestDeadline) { [weak self] in
+            guard let self else { return }
+            self.deadline = nil
+            switch self.phase {
+            case .head, .body, .chunked:
+                self.refuse(APIError(408, "request_timeout",
+                                     "the request did not arrive whole within \(Self.requestDeadline.nanoseconds / 1_000_000_000) seconds of its first byte"), ctx)
+            default:
+                break
+            }
+        }
+    }
+
+    /// Hands a whole request to the responder and writes its answer (now, or when it is ready).
+    private func dispatch(_ head: ParsedHead, body: ByteBuffer, consumed: Int, _ bytes: inout ByteBuffer, _ ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        let request: Request = bytes.withUnsafeReadableBytes { p in
+            let method = String(decoding: UnsafeRawBufferPointer(rebasing: p[head.method]), as: UTF8.self)
+            let uri = String(decoding: UnsafeRawBufferPointer(rebasing: p[head.target]), as: UTF8.self)
+            let headers = RequestHeaders(bytes: bytes.getSlice(at: bytes.readerIndex, length: head.end)!, lines: head.headers)
+            return Request(head: RequestHead(method: method, uri: uri, headers: headers, isKeepAlive: head.keepAlive),
+                           body: body, peer: context.peer)
+        }
+        bytes.moveReaderIndex(forwardBy: consumed)
+        input = bytes.readableBytes > 0 ? bytes : nil
+        scanner = HeadScanner()
+        sentContinue = false
+        phase = .head
+        let isHead = request.head.method == "HEAD"
+        let keepAlive = head.keepAlive
+        let started = MonotonicClock.seconds()
+        switch responder.respond(to: request, context: context) {
+        case .now(let r):
+            write(r, keepAlive: keepAlive && !r.close, isHead: isHead, ctx)
+            context.replica.stats.observe(socket: context.socket, seconds: MonotonicClock.seconds() - started)
+        case .later(let future):
+            phase = .responding
+            future.hop(to: ctx.eventLoop).whenComplete { result in
+                self.context.replica.stats.observe(socket: self.context.socket, seconds: MonotonicClock.seconds() - started)
+                guard case .responding = self.phase else { return }  // closed meanwhile
+                self.phase = .head
+                switch result {
+                case .success(let r): self.write(r, keepAlive: keepAlive && !r.close, isHead: isHead, ctx)
+                case .failure(let e): self.write(.error(APIError(any: e), allocator: ctx.channel.allocator), keepAlive: keepAlive, isHead: isHead, ctx)
+                }
+                self.process(ctx)
+                self.flushIfNeeded(ctx)
+                self.resumeReading(ctx)
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    private func flushIfNeeded(_ ctx: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            ctx.flush()
+        }
+    }
+
+    /// Writes one answer as one buffer; an answer that ends the connection is
+    /// flushed, then the connection closes.
+    private func write(_ response: Response, keepAlive: Bool, isHead: Bool, _ ctx: ChannelHandlerContext) {
+        guard let out = ResponseEncoder.encode(response, keepAlive: keepAlive, isHead: isHead, allocator: ctx.channel.allocator) else {
+            // A header value with CR, LF or NUL: a bug, never sent as is.
+            let fallback = Response.error(APIError(500, "internal_error", "the answer could not be encoded"), allocator: ctx.channel.allocator)
+            write(fallback, keepAlive: false, isHead: isHead, ctx)
+            return
+        }
+        if keepAlive {
+            ctx.write(wrapOutboundOut(out), promise: nil)
+            needsFlush = true
+        } else {
+            phase = .closed
+            needsFlush = false
+            ctx.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in ctx.close(promise: nil) }
+        }
+    }
+
+    /// An answer that ends the connection while the peer may still be
+    /// sending: written, then input is read and dropped (up to `limit` bytes
+    /// or `drainTime`) so that the peer gets to read it.
+    private func answerThenDrain(_ response: Response, limit: Int, _ ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        input = nil
+        guard let out = ResponseEncoder.encode(response, keepAlive: false, isHead: false, allocator: ctx.channel.allocator) else {
+            closeNow(ctx); return
+        }
+        phase = .draining(remaining: max(limit, 1))
+        needsFlush = false
+        ctx.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in ctx.close(mode: .output, promise: nil) }
+        deadline = ctx.eventLoop.scheduleTask(in: Self.drainTime) { [weak self] in self?.closeNow(ctx) }
+        resumeReading(ctx)
+    }
+
+    private func refuse(_ e: APIError, _ ctx: ChannelHandlerContext) {
+        answerThenDrain(.error(e, allocator: ctx.channel.allocator), limit: HTTPLimits.maxHeadBytes + HTTPLimits.maxBodyBytes, ctx)
+    }
+
+    private func tooLarge(declared: Int?, alreadyHere: Int, _ ctx: ChannelHandlerContext) {
+        let what = declared.map { "the body of \($0) bytes" } ?? "the body"
+        let e = APIError(413, "request_too_large", "\(what) is over the limit of \(HTTPLimits.maxBodyBytes) bytes")
+        let rest = declared.map { min(max($0 - alreadyHere, 0), Self.drainBytes) } ?? Self.drainBytes
+        answerThenDrain(.error(e, allocator: ctx.channel.allocator), limit: rest, ctx)
+    }
+
+    private func closeNow(_ ctx: ChannelHandlerContext) {
+        if case .closed = phase { return }
+        phase = .closed
+        deadline?.cancel()
+        deadline = nil
+        input = nil
+        ctx.close(promise: nil)
+    }
+
+    func channelInactive(context ctx: ChannelHandlerContext) {
+        phase = .closed
+        deadline?.cancel()
+        deadline = nil
+        input = nil
+        ctx.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            closeNow(ctx)  // nothing from this peer for `Listener.idleTimeout`
+            return
+        }
+        ctx.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
+        closeNow(ctx)
+    }
+}
+
+/// Writes an answer's status line, headers and body into one buffer.
+enum ResponseEncoder {
+    /// nil when a header would break the framing (CR, LF or NUL in a name or value).
+    static func encode(_ r: Response, keepAlive: Bool, isHead: Bool, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let code = Int(r.status.code)
+        let bodyBytes = r.body?.readableBytes ?? 0
+        var out = allocator.buffer(capacity: 160 + (isHead ? 0 : bodyBytes))
+        out.writeStaticString("HTTP/1.1 ")
+        writeDecimal(code, &out)
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeString(r.status.reasonPhrase)
+        out.writeStaticString("\r\n")
+        for (name, value) in r.headers {
+            guard safe(name), safe(value) else { return nil }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        // RFC 9110 section 8.6: no Content-Length on 1xx and 204; 304 has none here.
+        let framed = !(code < 200 || code == 204 || code == 304)
+        if framed {
+            out.writeStaticString("Content-Length: ")
+            writeDecimal(bodyBytes, &out)
+            out.writeStaticString("\r\n")
+        }
+        if !keepAlive { out.writeStaticString("Connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        if framed && !isHead, let b = r.body, b.readableBytes > 0 { out.writeImmutableBuffer(b) }
+        return out
+    }
+
+    @inline(__always)
+    static func safe(_ s: String) -> Bool {
+        for b in s.utf8 where b == 13 || b == 10 || b == 0 { return false }
+        return true
+    }
+
+    @inline(__always)
+    static func writeDecimal(_ n: Int, _ out: inout ByteBuffer) {
+        if n < 10 { out.writeInteger(UInt8(48 + n)); return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var v = n, count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 { d[19 - count] = UInt8(48 + v % 10); v /= 10; count += 1 }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: d[(20 - count)...]))
+        }
+    }
+}
