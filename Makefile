@@ -1,6 +1,8 @@
 # Keygate: `make run` starts keygated on etc/keygate/dev.yaml; `make test`
 # installs what is missing and runs every test. Both work on a fresh Debian 12.
 
+SHELL := /bin/bash
+
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BINDIR   := $(PREFIX)/bin
@@ -16,10 +18,10 @@ PY       := $(VENV)/bin/python
 
 # Debian packages the build, the daemon and the tests need.
 BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
-TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux postgresql
+TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux postgresql valgrind binutils
 PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client schemathesis==4.32.5 openapi-spec-validator mcp==2.3.0 jsonschema
 
-.PHONY: all build release run test test-python test-system bench deps test-deps install install-files uninstall clean openapi golden
+.PHONY: all build release run test test-python test-system test-fuzz fuzz bench deps test-deps install install-files uninstall clean openapi golden
 
 all: build
 
@@ -49,13 +51,41 @@ run: build
 
 # The Swift and Python tests run with a private PostgreSQL cluster
 # (Tests/system/with-postgres.sh) for the PostgreSQL store and several hosts.
+# The instruction budget (Tests/python/test_instructions.py) counts the release
+# keygated under callgrind, so the release daemon is built too.
 test: test-deps
 	$(SWIFT) build --build-tests
 	Tests/system/with-postgres.sh $(SWIFT) test --disable-swift-testing
-	$(MAKE) --no-print-directory test-python test-system
+	$(SWIFT) build -c release --product keygated
+	$(MAKE) --no-print-directory test-python test-system test-fuzz
 
 test-python: test-deps
-	KEYGATE_BIN_DIR=$$($(SWIFT) build --show-bin-path) Tests/system/with-postgres.sh $(PY) -m pytest -q Tests/python
+	KEYGATE_BIN_DIR=$$($(SWIFT) build --show-bin-path) KEYGATE_RELEASE_BIN_DIR=$$($(SWIFT) build -c release --show-bin-path) \
+	  Tests/system/with-postgres.sh $(PY) -m pytest -q Tests/python
+
+# libFuzzer targets (Sources/keygate-fuzz) over the parsers of outside input.
+# test-fuzz replays the committed corpora and fuzzes each target briefly;
+# `make fuzz SECONDS=600` fuzzes longer and keeps what it finds in
+# .build/fuzz-corpus/TARGET (merge new inputs into Tests/fuzz/corpus with
+# `keygate-fuzz -merge=1 Tests/fuzz/corpus/TARGET .build/fuzz-corpus/TARGET`).
+FUZZ_TARGETS := http
+FUZZ_BUILD   := $(SWIFT) build --scratch-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DKEYGATE_FUZZ --product keygate-fuzz
+SECONDS      ?= 60
+
+test-fuzz: deps
+	$(SWIFT) build --product keygate-fuzz
+	for t in $(FUZZ_TARGETS); do $$($(SWIFT) build --show-bin-path)/keygate-fuzz $$t Tests/fuzz/corpus/$$t/* || exit 1; done
+	$(MAKE) --no-print-directory fuzz SECONDS=15
+
+fuzz: deps
+	$(FUZZ_BUILD) 2>&1 | grep -v "Cannot export local symbol" ; test $${PIPESTATUS[0]} -eq 0
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build/fuzz-corpus/$$t && \
+	  KEYGATE_FUZZ_TARGET=$$t .build/fuzz/debug/keygate-fuzz -max_total_time=$(SECONDS) -max_len=8192 \
+	    $$( [ -f Tests/fuzz/$$t.dict ] && echo -dict=Tests/fuzz/$$t.dict ) -print_final_stats=1 \
+	    -artifact_prefix=.build/fuzz-corpus/$$t- .build/fuzz-corpus/$$t Tests/fuzz/corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|==|SUMMARY|#[0-9]+ *DONE)|crash|leak" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || { echo "keygate-fuzz $$t found a failing input; it is in .build/fuzz-corpus/"; exit 1; }; \
+	done
 
 # The systemd units (systemd-analyze verify and security) and make install/uninstall.
 test-system: test-deps
@@ -96,8 +126,9 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "kept $(DESTDIR)$(CONFDIR) and /var/lib/keygate (configuration and state)"
 
+# keygated beside nginx in one run; writes BENCHMARKS.md (Tests/bench/bench.py).
 bench: test-deps release
-	Tests/bench/verify-bench.sh $$($(SWIFT) build -c release --show-bin-path)
+	$(PY) Tests/bench/bench.py $$($(SWIFT) build -c release --show-bin-path) --write BENCHMARKS.md
 	Tests/system/with-postgres.sh $(PY) Tests/bench/pg-bench.py $$($(SWIFT) build -c release --show-bin-path)
 
 # The OpenAPI documents in docs/openapi come from the route table; refresh them

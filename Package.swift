@@ -48,6 +48,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .executableTarget(name: "keygate-fuzz", dependencies: ["KeygateHTTP"]),
         .target(name: "KeygateMCP", dependencies: [
             "KeygateAPI", "KeygateCore",
             .product(name: "MCP", package: "swift-sdk"),
@@ -70,6 +71,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["KeygateCore", "KeygateAPI", "keygated", "keygate"],

@@ -111,10 +111,38 @@ public struct ChunkedDecoder: Sendable {
             n = n * 16 + d
             i += 1
         }
-        guard digits > 0 else { return nil }
-        while i < line.upperBound && (p[i] == 0x20 || p[i] == 0x09) { i += 1 }
-        guard i == line.upperBound || p[i] == UInt8(ascii: ";") else { return nil }
+        guard digits > 0, validExtensions(p, i..<line.upperBound) else { return nil }
         return n
+    }
+
+    /// `*( ";" token [ "=" ( token / quoted-string ) ] )`, RFC 9112 section
+    /// 7.1.1 without the optional whitespace, and quoted strings of visible
+    /// ASCII without escapes: stricter than the grammar, never looser.
+    static func validExtensions(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> Bool {
+        var i = r.lowerBound
+        while i < r.upperBound {
+            guard p[i] == UInt8(ascii: ";") else { return false }
+            i += 1
+            let nameStart = i
+            while i < r.upperBound && HTTPParser.isTchar(p[i]) { i += 1 }
+            guard i > nameStart else { return false }
+            guard i < r.upperBound, p[i] == UInt8(ascii: "=") else { continue }
+            i += 1
+            if i < r.upperBound && p[i] == UInt8(ascii: "\"") {
+                i += 1
+                while i < r.upperBound && p[i] != UInt8(ascii: "\"") {
+                    guard p[i] >= 0x20 && p[i] < 0x7F && p[i] != UInt8(ascii: "\\") else { return false }
+                    i += 1
+                }
+                guard i < r.upperBound else { return false }
+                i += 1
+            } else {
+                let valueStart = i
+                while i < r.upperBound && HTTPParser.isTchar(p[i]) { i += 1 }
+                guard i > valueStart else { return false }
+            }
+        }
+        return true
     }
 
     static func isFieldLine(_ p: UnsafeRawBufferPointer, _ line: Range<Int>) -> Bool {
