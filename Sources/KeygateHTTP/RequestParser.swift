@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Keygate's HTTP/1.1 request decoding (RFC 9112), strict where leniency lets
 /// two parsers disagree about where a request ends: no bare LF or CR, no
 /// obs-fold, no control bytes, one Content-Length, never Transfer-Encoding
@@ -104,26 +110,36 @@ public struct HeadScanner: Sendable {
             }
             if !sawStart { scanned = i; return .incomplete }
         }
+        // Line by line with memchr: each line must end in CRLF and hold no other CR.
+        let base = p.baseAddress!
         while i < n {
-            let b = p[i]
-            if b == 10 {
-                guard i > start, p[i - 1] == 13 else { return .invalid(.bad("a bare LF in the request head; lines end with CRLF")) }
-                if i - start >= 3 && p[i - 2] == 10 && p[i - 3] == 13 {
-                    guard i + 1 - start <= HTTPLimits.maxHeadBytes else { return .invalid(.headTooLarge) }
-                    scanned = i + 1
-                    return HTTPParser.parseHead(p, from: start, to: i + 1)
+            guard let found = memchr(base + i, 10, n - i) else {
+                if let cr = memchr(base + i, 13, n - i), base.distance(to: UnsafeRawPointer(cr)) < n - 1 {
+                    return .invalid(.bad("a CR not followed by LF in the request head"))
                 }
-            } else if i > start && p[i - 1] == 13 {
+                // A CR at the very end may be the start of a CRLF: look at it again.
+                scanned = p[n - 1] == 13 ? n - 1 : n
+                return n - start > HTTPLimits.maxHeadBytes ? .invalid(overflow(p)) : .incomplete
+            }
+            let lf = base.distance(to: UnsafeRawPointer(found))
+            if lf - 1 > i, memchr(base + i, 13, lf - 1 - i) != nil {
                 return .invalid(.bad("a CR not followed by LF in the request head"))
             }
-            i += 1
+            guard lf > start, p[lf - 1] == 13 else { return .invalid(.bad("a bare LF in the request head; lines end with CRLF")) }
+            if lf - start >= 3 && p[lf - 2] == 10 && p[lf - 3] == 13 {
+                guard lf + 1 - start <= HTTPLimits.maxHeadBytes else { return .invalid(.headTooLarge) }
+                scanned = lf + 1
+                return HTTPParser.parseHead(p, from: start, to: lf + 1)
+            }
+            i = lf + 1
         }
         scanned = n
-        if n - start > HTTPLimits.maxHeadBytes {
-            return .invalid(HTTPParser.lineEnd(p, from: start) == nil && n - start > HTTPLimits.maxTargetBytes + 32
-                            ? .targetTooLong : .headTooLarge)
-        }
-        return .incomplete
+        return n - start > HTTPLimits.maxHeadBytes ? .invalid(overflow(p)) : .incomplete
+    }
+
+    /// Over the limit without an end: 414 while the request line is unfinished, else 431.
+    private func overflow(_ p: UnsafeRawBufferPointer) -> HTTPParseError {
+        HTTPParser.lineEnd(p, from: start) == nil && p.count - start > HTTPLimits.maxTargetBytes + 32 ? .targetTooLong : .headTooLarge
     }
 }
 

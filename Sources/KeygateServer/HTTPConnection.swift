@@ -314,35 +314,42 @@ final class HTTPConnection: ChannelDuplexHandler {
     }
 }
 
-/// Writes an answer's status line, headers and body into one buffer.
+/// Writes an answer's status line, headers and body into one buffer, in one access.
 enum ResponseEncoder {
     /// nil when a header would break the framing (CR, LF or NUL in a name or value).
     static func encode(_ r: Response, keepAlive: Bool, isHead: Bool, allocator: ByteBufferAllocator) -> ByteBuffer? {
         let code = Int(r.status.code)
-        let bodyBytes = r.body?.readableBytes ?? 0
-        var out = allocator.buffer(capacity: 160 + (isHead ? 0 : bodyBytes))
-        out.writeStaticString("HTTP/1.1 ")
-        writeDecimal(code, &out)
-        out.writeInteger(UInt8(ascii: " "))
-        out.writeString(r.status.reasonPhrase)
-        out.writeStaticString("\r\n")
-        for (name, value) in r.headers {
-            guard safe(name), safe(value) else { return nil }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
         // RFC 9110 section 8.6: no Content-Length on 1xx and 204; 304 has none here.
         let framed = !(code < 200 || code == 204 || code == 304)
-        if framed {
-            out.writeStaticString("Content-Length: ")
-            writeDecimal(bodyBytes, &out)
-            out.writeStaticString("\r\n")
+        let body = framed && !isHead ? r.body : nil
+        let reason = r.status.reasonPhrase
+        var size = 9 + 4 + reason.utf8.count + 2 + 16 + 20 + 2 + 19 + 2 + (body?.readableBytes ?? 0)
+        for (name, value) in r.headers {
+            guard safe(name), safe(value) else { return nil }
+            size += name.utf8.count + value.utf8.count + 4
         }
-        if !keepAlive { out.writeStaticString("Connection: close\r\n") }
-        out.writeStaticString("\r\n")
-        if framed && !isHead, let b = r.body, b.readableBytes > 0 { out.writeImmutableBuffer(b) }
+        var out = allocator.buffer(capacity: size)
+        out.writeRaw(maxBytes: size) { w in
+            w.append("HTTP/1.1 ")
+            w.appendDecimal(code)
+            w.append(byte: 0x20)
+            w.append(reason)
+            w.append("\r\n")
+            for (name, value) in r.headers {
+                w.append(name)
+                w.append(": ")
+                w.append(value)
+                w.append("\r\n")
+            }
+            if framed {
+                w.append("Content-Length: ")
+                w.appendDecimal(r.body?.readableBytes ?? 0)
+                w.append("\r\n")
+            }
+            if !keepAlive { w.append("Connection: close\r\n") }
+            w.append("\r\n")
+            body?.withUnsafeReadableBytes { w.append($0) }
+        }
         return out
     }
 
@@ -350,17 +357,5 @@ enum ResponseEncoder {
     static func safe(_ s: String) -> Bool {
         for b in s.utf8 where b == 13 || b == 10 || b == 0 { return false }
         return true
-    }
-
-    @inline(__always)
-    static func writeDecimal(_ n: Int, _ out: inout ByteBuffer) {
-        if n < 10 { out.writeInteger(UInt8(48 + n)); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var v = n, count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while v > 0 { d[19 - count] = UInt8(48 + v % 10); v /= 10; count += 1 }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: d[(20 - count)...]))
-        }
     }
 }

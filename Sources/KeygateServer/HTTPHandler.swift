@@ -68,7 +68,7 @@ struct Request {
         self.head = head
         self.body = body
         self.peer = peer
-        if let q = head.uri.firstIndex(of: "?") {
+        if let q = head.uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = head.uri[..<q]
             query = head.uri[head.uri.index(after: q)...]
         } else {

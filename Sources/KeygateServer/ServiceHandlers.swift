@@ -226,44 +226,41 @@ enum VerdictWriter {
     static func write(_ v: Verdict, into buf: inout ByteBuffer) {
         switch v {
         case .apiKey(let key, let policy):
-            buf.writeStaticString(#"{"valid":true,"kind":"api_key","account":"#)
-            writeString(key.account, &buf)
-            buf.writeStaticString(#","key_id":"#)
-            writeString(key.id, &buf)
-            buf.writeStaticString(#","name":"#)
-            writeString(key.name, &buf)
-            buf.writeStaticString(#","policy":"#)
-            writeString(policy.name, &buf)
-            buf.writeStaticString("}")
-        case .accessToken(let token, _, let expiresIn):
-            buf.writeStaticString(#"{"valid":true,"kind":"access_token","account":"#)
-            writeString(token.account, &buf)
-            buf.writeStaticString(#","client_id":"#)
-            writeString(token.clientID, &buf)
-            if let scope = token.scope {
-                buf.writeStaticString(#","scope":"#)
-                writeString(scope, &buf)
+            let size = 96 + RawWriter.jsonStringBound(key.account) + RawWriter.jsonStringBound(key.id)
+                + RawWriter.jsonStringBound(key.name) + RawWriter.jsonStringBound(policy.name)
+            buf.writeRaw(maxBytes: size) { w in
+                w.append(#"{"valid":true,"kind":"api_key","account":"#)
+                w.appendJSONString(key.account)
+                w.append(#","key_id":"#)
+                w.appendJSONString(key.id)
+                w.append(#","name":"#)
+                w.appendJSONString(key.name)
+                w.append(#","policy":"#)
+                w.appendJSONString(policy.name)
+                w.append("}")
             }
-            buf.writeStaticString(#","expires_in":"#)
-            buf.writeString(String(expiresIn))
-            buf.writeStaticString("}")
+        case .accessToken(let token, _, let expiresIn):
+            let size = 120 + RawWriter.jsonStringBound(token.account) + RawWriter.jsonStringBound(token.clientID)
+                + (token.scope.map(RawWriter.jsonStringBound) ?? 0)
+            buf.writeRaw(maxBytes: size) { w in
+                w.append(#"{"valid":true,"kind":"access_token","account":"#)
+                w.appendJSONString(token.account)
+                w.append(#","client_id":"#)
+                w.appendJSONString(token.clientID)
+                if let scope = token.scope {
+                    w.append(#","scope":"#)
+                    w.appendJSONString(scope)
+                }
+                w.append(#","expires_in":"#)
+                w.appendDecimal(max(0, Int(expiresIn)))
+                w.append("}")
+            }
         case .refused(let code):
-            buf.writeStaticString(#"{"valid":false,"code":""#)
-            buf.writeString(code.rawValue)
-            buf.writeStaticString(#""}"#)
-        }
-    }
-
-    @inline(__always)
-    static func writeString(_ s: String, _ buf: inout ByteBuffer) {
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }) {
-            buf.writeStaticString("\"")
-            buf.writeString(s)
-            buf.writeStaticString("\"")
-        } else {
-            var bytes: [UInt8] = []
-            JSONWriter.appendString(s, to: &bytes)
-            buf.writeBytes(bytes)
+            buf.writeRaw(maxBytes: 64 + code.rawValue.utf8.count) { w in
+                w.append(#"{"valid":false,"code":""#)
+                w.append(code.rawValue)
+                w.append(#""}"#)
+            }
         }
     }
 }
