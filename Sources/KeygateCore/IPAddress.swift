@@ -19,6 +19,11 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text (no zone, no brackets).
     public init?<S: StringProtocol>(_ text: S) {
+        // The common case, a plain dotted quad, without a C string.
+        if let quad = text.utf8.withContiguousStorageIfAvailable(Self.dottedQuad), let v = quad {
+            self.init(ipv4: v)
+            return
+        }
         let s = String(text)
         // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass as 1.2.3.4.
         guard !s.isEmpty, s.utf8.count <= 45, !s.utf8.contains(0) else { return nil }
@@ -36,6 +41,29 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
             guard inet_pton(AF_INET, s, &a4) == 1 else { return nil }
             self.init(ipv4: UInt32(bigEndian: a4.s_addr))
         }
+    }
+
+    /// Four decimal octets of 1-3 digits, no leading zeros, each at most 255:
+    /// a strict subset of what inet_pton(AF_INET) accepts, with the same value
+    /// (anything else goes to inet_pton).
+    @inline(__always)
+    static func dottedQuad(_ b: UnsafeBufferPointer<UInt8>) -> UInt32? {
+        guard b.count >= 7, b.count <= 15 else { return nil }
+        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, parts = 0
+        for c in b {
+            if c == UInt8(ascii: ".") {
+                guard digits > 0, parts < 3 else { return nil }
+                value = value << 8 | octet
+                octet = 0; digits = 0; parts += 1
+            } else {
+                guard c >= 0x30 && c <= 0x39, digits < 3, !(digits == 1 && octet == 0) else { return nil }
+                octet = octet * 10 + UInt32(c - 0x30)
+                guard octet <= 255 else { return nil }
+                digits += 1
+            }
+        }
+        guard parts == 3, digits > 0 else { return nil }
+        return value << 8 | octet
     }
 
     public var description: String {

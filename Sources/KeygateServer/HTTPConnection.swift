@@ -1,7 +1,6 @@
 import KeygateAPI
 import KeygateHTTP
 import NIOCore
-import NIOHTTP1
 
 /// One HTTP/1.1 connection on either socket: decodes requests with
 /// KeygateHTTP's parser straight from the bytes read, answers them in order
@@ -45,6 +44,10 @@ final class HTTPConnection: ChannelDuplexHandler {
     private var sentContinue = false
     private var heldRead = false
     private var needsFlush = false
+    /// When the peer last sent anything, for the idle timeout (one timer per
+    /// connection, moved forward lazily instead of on every read).
+    private var lastRead = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
     private let responder: Responder
     private let context: ResponderContext
 
@@ -54,6 +57,30 @@ final class HTTPConnection: ChannelDuplexHandler {
     }
 
     // MARK: Reading
+
+    func handlerAdded(context ctx: ChannelHandlerContext) {
+        if ctx.channel.isActive { armIdle(ctx, in: Listener.idleTimeout) }
+    }
+
+    func channelActive(context ctx: ChannelHandlerContext) {
+        armIdle(ctx, in: Listener.idleTimeout)
+        ctx.fireChannelActive()
+    }
+
+    /// Closes the connection once nothing has arrived for `Listener.idleTimeout`.
+    private func armIdle(_ ctx: ChannelHandlerContext, in delay: TimeAmount) {
+        if idleTimer != nil && delay == Listener.idleTimeout { return }
+        idleTimer = ctx.eventLoop.scheduleTask(in: delay) { [weak self] in
+            guard let self else { return }
+            self.idleTimer = nil
+            let quiet = NIODeadline.now() - self.lastRead
+            if quiet >= Listener.idleTimeout {
+                self.closeNow(ctx)
+            } else {
+                self.armIdle(ctx, in: Listener.idleTimeout - quiet)
+            }
+        }
+    }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
@@ -72,6 +99,7 @@ final class HTTPConnection: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context ctx: ChannelHandlerContext) {
+        lastRead = NIODeadline.now()
         flushIfNeeded(ctx)
     }
 
@@ -287,6 +315,8 @@ final class HTTPConnection: ChannelDuplexHandler {
     private func closeNow(_ ctx: ChannelHandlerContext) {
         if case .closed = phase { return }
         phase = .closed
+        idleTimer?.cancel()
+        idleTimer = nil
         deadline?.cancel()
         deadline = nil
         input = nil
@@ -295,19 +325,14 @@ final class HTTPConnection: ChannelDuplexHandler {
 
     func channelInactive(context ctx: ChannelHandlerContext) {
         phase = .closed
+        idleTimer?.cancel()
+        idleTimer = nil
         deadline?.cancel()
         deadline = nil
         input = nil
         ctx.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            closeNow(ctx)  // nothing from this peer for `Listener.idleTimeout`
-            return
-        }
-        ctx.fireUserInboundEventTriggered(event)
-    }
 
     func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
         closeNow(ctx)

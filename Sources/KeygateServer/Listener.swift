@@ -124,7 +124,6 @@ enum Listener {
                 tracker.add(channel)
                 return peerCredentials(channel).flatMapThrowing { peer in
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     let ctx = ResponderContext(loop: channel.eventLoop, allocator: channel.allocator,
                                                replica: engine.replica(for: channel.eventLoop), peer: peer, socket: socket)
                     try sync.addHandler(HTTPConnection(responder: responder, context: ctx))

@@ -68,3 +68,44 @@ final class IPAddressTests: XCTestCase {
         XCTAssertFalse(IPAllowList.only([]).permits(ip("10.0.0.1")))
     }
 }
+
+/// The dotted-quad fast path against inet_pton on the same text.
+final class IPv4FastPathTests: XCTestCase {
+    func reference(_ s: String) -> IPAddress? {
+        var a4 = in_addr()
+        guard !s.utf8.contains(0), inet_pton(AF_INET, s, &a4) == 1 else { return nil }
+        return IPAddress(ipv4: UInt32(bigEndian: a4.s_addr))
+    }
+
+    func testFastPathAgreesWithInetPton() {
+        let alphabet: [Character] = ["0", "1", "2", "5", "9", ".", ".", "x", " ", ":", "-", "+"]
+        var state: UInt64 = 0x1b873593
+        func next() -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        var accepted = 0
+        let fixed = ["0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..2.3", "10.0.0.1", "1.2.3.04", "192.168.000.1"]
+        var samples = fixed
+        let digits: [Character] = ["0", "1", "2", "5", "5", "9"]
+        for _ in 0..<20000 {
+            var parts: [String] = []
+            for _ in 0..<(3 + next() % 3) {
+                parts.append(String((0..<(next() % 5)).map { _ in digits[next() % digits.count] }))
+            }
+            var text = Array(parts.joined(separator: "."))
+            if next() % 4 == 0 { text.insert(alphabet[next() % alphabet.count], at: next() % (text.count + 1)) }
+            samples.append(String(text))
+        }
+        for s in samples {
+            let fast = s.utf8.withContiguousStorageIfAvailable(IPAddress.dottedQuad) ?? nil
+            let ref = reference(s)
+            if let f = fast {
+                accepted += 1
+                XCTAssertEqual(IPAddress(ipv4: f), ref, "'\(s)': the fast path accepted what inet_pton reads differently")
+            }
+            if !s.contains(":") { XCTAssertEqual(IPAddress(s), ref, "'\(s)'") }
+        }
+        XCTAssertGreaterThan(accepted, 50)
+    }
+}
