@@ -66,6 +66,9 @@ public struct CredentialIndex: Sendable {
 
     public func keyCount(account: String) -> Int { keyIDsByAccount[account]?.count ?? 0 }
 
+    /// Every token held for the client: live, revoked, and expired but not yet swept.
+    public func heldTokens(client: String) -> Set<SecretDigest> { allTokensByClient[client] ?? [] }
+
     /// Keys of the account that have not expired at `now`: what counts against `max_keys`.
     public func unexpiredKeyCount(account: String, now: Timestamp) -> Int {
         keys(account: account).filter { !$0.isExpired(at: now) }.count

@@ -20,12 +20,28 @@ public enum TokenRules {
         return granted.joined(separator: " ")
     }
 
-    /// The oldest live tokens of `clientID` to revoke so that one more fits
-    /// under `maxLive`.
+    /// The tokens of `clientID` to forget so that one more fits under `maxLive`.
     public static func tokensToEvict(clientID: String, index: CredentialIndex, now: Timestamp, maxLive: Int) -> [SecretDigest] {
-        let live = (index.liveTokensByClient[clientID] ?? []).filter { index.tokensByDigest[$0]?.isLive(at: now) ?? false }
-        let excess = live.count - maxLive + 1
-        return excess > 0 ? Array(live.prefix(excess)) : []
+        // Every token the daemon still holds for the client counts against the
+        // cap, revoked and expired ones included (they stay refused as REVOKED
+        // or EXPIRED until forgotten), so a client that issues and revokes in a
+        // loop holds at most `maxLive`. Forgotten first: expired, then revoked
+        // (oldest first), then the oldest live ones.
+        let held = index.heldTokens(client: clientID)
+        let excess = held.count - maxLive + 1
+        guard excess > 0 else { return [] }
+        var dead: [AccessToken] = []
+        for d in held {
+            if let t = index.tokensByDigest[d], !t.isLive(at: now) { dead.append(t) }
+        }
+        dead.sort { ($0.expiresAt <= now ? 0 : 1, $0.issuedAt, $0.digest.w0) < ($1.expiresAt <= now ? 0 : 1, $1.issuedAt, $1.digest.w0) }
+        var out = dead.prefix(excess).map(\.digest)
+        if out.count < excess {
+            for d in index.liveTokensByClient[clientID] ?? [] where out.count < excess {
+                if index.tokensByDigest[d]?.isLive(at: now) ?? false { out.append(d) }
+            }
+        }
+        return out
     }
 
     /// The live tokens of every pair of `account`: what "revoke the account's tokens" revokes.

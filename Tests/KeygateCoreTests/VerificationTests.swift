@@ -173,3 +173,39 @@ final class VerificationTests: XCTestCase {
         XCTAssertTrue(index.tokensByDigest.isEmpty)
     }
 }
+
+extension VerificationTests {
+    /// Issue then revoke in a loop: revoked tokens count against the cap, so
+    /// what the index holds for the client never exceeds it, and the newest
+    /// revoked ones are still refused as REVOKED.
+    func testRevokedTokensCountAgainstTheCap() {
+        let pair = ClientPair(clientID: Identifier.clientID(), account: "acme", secretDigest: SecretDigest(of: Array("s".utf8)), allowIPs: .any, createdAt: t0)
+        index.apply(.clientReplaced(pair, previousRetiresAt: nil))
+        var last: SecretDigest?
+        for i in 0..<200 {
+            let evict = TokenRules.tokensToEvict(clientID: pair.clientID, index: index, now: t0 + Int64(i), maxLive: 5)
+            if i >= 5 { XCTAssertEqual(evict.count, 1, "round \(i)") }
+            index.apply(.tokensDropped(evict))
+            let d = SecretDigest(of: Array("r\(i)".utf8))
+            index.apply(.tokenIssued(AccessToken(digest: d, clientID: pair.clientID, account: "acme", scope: nil, issuedAt: t0 + Int64(i), expiresAt: t0 + 3600)))
+            index.apply(.tokensRevoked([d]))
+            last = d
+            XCTAssertLessThanOrEqual(index.tokensByDigest.count, 5)
+        }
+        XCTAssertEqual(index.heldTokens(client: pair.clientID).count, 5)
+        XCTAssertEqual(index.tokensByDigest[last!]?.revoked, true)
+        // A live token is kept over the revoked ones.
+        let live = SecretDigest(of: Array("live".utf8))
+        index.apply(.tokensDropped(TokenRules.tokensToEvict(clientID: pair.clientID, index: index, now: t0 + 300, maxLive: 5)))
+        index.apply(.tokenIssued(AccessToken(digest: live, clientID: pair.clientID, account: "acme", scope: nil, issuedAt: t0 + 300, expiresAt: t0 + 3600)))
+        for i in 0..<10 {
+            let evict = TokenRules.tokensToEvict(clientID: pair.clientID, index: index, now: t0 + 301 + Int64(i), maxLive: 5)
+            XCTAssertFalse(evict.contains(live), "a live token was forgotten while revoked ones were held")
+            index.apply(.tokensDropped(evict))
+            let d = SecretDigest(of: Array("x\(i)".utf8))
+            index.apply(.tokenIssued(AccessToken(digest: d, clientID: pair.clientID, account: "acme", scope: nil, issuedAt: t0 + 301 + Int64(i), expiresAt: t0 + 3600)))
+            index.apply(.tokensRevoked([d]))
+        }
+        XCTAssertNotNil(index.tokensByDigest[live])
+    }
+}

@@ -143,6 +143,8 @@ error_log {work}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 300s;
   client_body_temp_path {work}/nginx-body;
   server {{
     listen unix:{self.sock};
@@ -183,8 +185,6 @@ policies:
   default:
     max_keys: 5
     allow_ips: ["@office", 192.0.2.0/24]
-tokens:
-  max_live_per_client: 100000
 """)
         self.proc = None
 

@@ -201,3 +201,31 @@ def test_ambiguous_requests_are_refused_and_closed(plain_daemon, raw, status):
     assert data.startswith(b"HTTP/1.1 %d " % status), data
     assert b"Connection: close" in data
     assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error_description"]
+
+
+def test_token_and_revoke_loop_is_bounded_by_the_cap():
+    d = Keygated("tokens:\n  max_live_per_client: 20\n")
+    d.start()
+    try:
+        cid, secret = d.new_client("loop")
+        s = d.session()
+        before = rss_kib(d.proc.pid)
+        last = None
+        for _ in range(1000):
+            r = s.post("http://keygate/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
+            assert r.status_code == 200, r.text
+            last = r.json()["access_token"]
+            r = s.post("http://keygate/oauth/revoke", data={"token": last}, auth=(cid, secret))
+            assert r.status_code == 200, r.text
+        import sqlite3
+        rows = sqlite3.connect(d.db).execute("SELECT count(*) FROM access_tokens").fetchone()[0]
+        grown = (rss_kib(d.proc.pid) - before) / 1024
+        print(f"\ntoken+revoke x1000: {rows} token rows, RSS grew {grown:.1f} MiB")
+        assert rows <= 20, f"{rows} token rows after 1000 issue+revoke rounds with a cap of 20"
+        # The last revoked token is still refused as revoked, and the pair still works.
+        assert d.verify(last)["code"] == "REVOKED"
+        r = s.post("http://keygate/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
+        assert r.status_code == 200 and d.verify(r.json()["access_token"])["valid"] is True
+        assert grown < 16
+    finally:
+        d.cleanup()
