@@ -180,7 +180,8 @@ struct SchemaDecoder {
     }
 
     mutating func decodeListen(_ node: YAMLNode, _ l: inout ListenSettings) {
-        let allowed = ["service_socket", "admin_socket", "group", "service_mode", "admin_mode"]
+        let allowed = ["service_socket", "admin_socket", "group", "service_mode", "admin_mode",
+                       "max_service_connections", "max_admin_connections"]
         for (k, _, v) in mapping(node, "listen", allowed: allowed) ?? [] {
             switch k {
             case "service_socket": if let p = socketPath(v, "listen.service_socket") { l.serviceSocket = p }
@@ -192,6 +193,10 @@ struct SchemaDecoder {
                 }
             case "service_mode": if let m = mode(v, "listen.service_mode") { l.serviceMode = m }
             case "admin_mode": if let m = mode(v, "listen.admin_mode") { l.adminMode = m }
+            case "max_service_connections":
+                if let n = integer(v, "listen.max_service_connections", 1...15_000) { l.maxServiceConnections = n }
+            case "max_admin_connections":
+                if let n = integer(v, "listen.max_admin_connections", 1...1_000) { l.maxAdminConnections = n }
             default: break
             }
         }

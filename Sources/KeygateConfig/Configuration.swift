@@ -36,6 +36,9 @@ public struct ListenSettings: Hashable, Sendable {
     public var groupID: UInt32 = 0
     public var serviceMode: UInt32 = 0o660
     public var adminMode: UInt32 = 0o660
+    /// Open connections each socket accepts; past it a new one is closed at once.
+    public var maxServiceConnections = 8192
+    public var maxAdminConnections = 256
     public init() {}
 }
 
@@ -99,6 +102,8 @@ public struct KeygateConfiguration: Sendable {
         if listen.groupName != old.listen.groupName { out.append("listen.group") }
         if listen.serviceMode != old.listen.serviceMode { out.append("listen.service_mode") }
         if listen.adminMode != old.listen.adminMode { out.append("listen.admin_mode") }
+        if listen.maxServiceConnections != old.listen.maxServiceConnections { out.append("listen.max_service_connections") }
+        if listen.maxAdminConnections != old.listen.maxAdminConnections { out.append("listen.max_admin_connections") }
         if storagePath != old.storagePath { out.append("storage.path") }
         if storage.backend != old.storage.backend { out.append("storage.backend") }
         if storage.url != old.storage.url { out.append("storage.url") }

@@ -41,6 +41,10 @@ struct APIResponder: Responder {
 
     var socketList: String { socket == .service ? "access.verify" : "access.admin or access.manage" }
 
+    func refusal(_ ctx: ResponderContext) -> Response? {
+        peerRole(ctx) == nil ? Forbidden.response(ctx, list: socketList) : nil
+    }
+
     func respond(to req: Request, context ctx: ResponderContext) -> Reply {
         guard let role = peerRole(ctx) else { return .now(Forbidden.response(ctx, list: socketList)) }
         switch RouteTable.match(socket: socket, method: req.head.method, path: req.path) {

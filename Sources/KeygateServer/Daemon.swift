@@ -24,7 +24,8 @@ public final class Daemon: @unchecked Sendable {
     private var group: MultiThreadedEventLoopGroup?
     private var engine: Engine?
     private var servers: [(spec: SocketSpec, channel: Channel, owned: Bool)] = []
-    private let tracker = ConnectionTracker()
+    /// Open connections per socket (service, admin), each under its own cap.
+    private let trackers = [ConnectionTracker(), ConnectionTracker()]
     private var sources: [DispatchSourceProtocol] = []
     private let control = DispatchQueue(label: "keygate.control")
     private let stopped = DispatchSemaphore(value: 0)
@@ -127,8 +128,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func listen(_ spec: SocketSpec, responder: Responder, engine: Engine, group: EventLoopGroup, activated: ActivatedSockets) throws {
-        let bootstrap = Listener.bootstrap(group: group, engine: engine, responder: responder, tracker: tracker,
-                                           socket: spec.name == "admin" ? 1 : 0)
+        let socket = spec.name == "admin" ? 1 : 0
+        let bootstrap = Listener.bootstrap(group: group, engine: engine, responder: responder, tracker: trackers[socket], socket: socket,
+                                           maxConnections: socket == 1 ? config.listen.maxAdminConnections : config.listen.maxServiceConnections)
         if let fd = activated.byName[spec.name] {
             let ch = try bootstrap.withBoundSocket(fd).wait()
             servers.append((spec, ch, false))
@@ -205,7 +207,7 @@ public final class Daemon: @unchecked Sendable {
             try? s.channel.close().wait()
             if s.owned { unlink(s.spec.path) }
         }
-        let open = tracker.all
+        let open = trackers.flatMap(\.all)
         for c in open {
             c.eventLoop.execute { c.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         }

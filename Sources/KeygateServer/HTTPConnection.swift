@@ -50,21 +50,48 @@ final class HTTPConnection: ChannelDuplexHandler {
     private var idleTimer: Scheduled<Void>?
     private let responder: Responder
     private let context: ResponderContext
+    /// The answer for a peer the socket refuses: sent as soon as the
+    /// connection is up, then the connection closes (it holds no slot).
+    private let refusal: Response?
+    /// The daemon is stopping: finish the request in hand, then close.
+    private var quiescing = false
 
-    init(responder: Responder, context: ResponderContext) {
+    init(responder: Responder, context: ResponderContext, refusal: Response? = nil) {
         self.responder = responder
         self.context = context
+        self.refusal = refusal
     }
 
     // MARK: Reading
 
     func handlerAdded(context ctx: ChannelHandlerContext) {
-        if ctx.channel.isActive { armIdle(ctx, in: Listener.idleTimeout) }
+        if ctx.channel.isActive { start(ctx) }
     }
 
     func channelActive(context ctx: ChannelHandlerContext) {
-        armIdle(ctx, in: Listener.idleTimeout)
+        start(ctx)
         ctx.fireChannelActive()
+    }
+
+    private var started = false
+
+    private func start(_ ctx: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        if let r = refusal {
+            write(r, keepAlive: false, isHead: false, ctx)
+            return
+        }
+        armIdle(ctx, in: Listener.idleTimeout)
+    }
+
+    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if case .head = phase, (input?.readableBytes ?? 0) == 0 { closeNow(ctx) }
+            return
+        }
+        ctx.fireUserInboundEventTriggered(event)
     }
 
     /// Closes the connection once nothing has arrived for `Listener.idleTimeout`.
@@ -233,7 +260,7 @@ final class HTTPConnection: ChannelDuplexHandler {
         sentContinue = false
         phase = .head
         let isHead = request.head.method == "HEAD"
-        let keepAlive = head.keepAlive
+        let keepAlive = head.keepAlive && !quiescing
         let started = MonotonicClock.seconds()
         switch responder.respond(to: request, context: context) {
         case .now(let r):
@@ -246,7 +273,7 @@ final class HTTPConnection: ChannelDuplexHandler {
                 guard case .responding = self.phase else { return }  // closed meanwhile
                 self.phase = .head
                 switch result {
-                case .success(let r): self.write(r, keepAlive: keepAlive && !r.close, isHead: isHead, ctx)
+                case .success(let r): self.write(r, keepAlive: keepAlive && !r.close && !self.quiescing, isHead: isHead, ctx)
                 case .failure(let e): self.write(.error(APIError(any: e), allocator: ctx.channel.allocator), keepAlive: keepAlive, isHead: isHead, ctx)
                 }
                 self.process(ctx)

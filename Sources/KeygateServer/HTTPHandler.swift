@@ -138,6 +138,12 @@ enum Reply {
 
 protocol Responder: Sendable {
     func respond(to request: Request, context: ResponderContext) -> Reply
+    /// The answer for a peer this socket refuses whatever it asks, or nil.
+    func refusal(_ context: ResponderContext) -> Response?
+}
+
+extension Responder {
+    func refusal(_ context: ResponderContext) -> Response? { nil }
 }
 
 /// Per-connection facts a responder needs, alive on the connection's event loop.

@@ -114,7 +114,8 @@ enum Listener {
         }
     }
 
-    static func bootstrap(group: EventLoopGroup, engine: Engine, responder: Responder, tracker: ConnectionTracker, socket: Int) -> ServerBootstrap {
+    static func bootstrap(group: EventLoopGroup, engine: Engine, responder: Responder, tracker: ConnectionTracker, socket: Int,
+                          maxConnections: Int) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 512)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
@@ -126,13 +127,12 @@ enum Listener {
                     let sync = channel.pipeline.syncOperations
                     let ctx = ResponderContext(loop: channel.eventLoop, allocator: channel.allocator,
                                                replica: engine.replica(for: channel.eventLoop), peer: peer, socket: socket)
-                    try sync.addHandler(HTTPConnection(responder: responder, context: ctx))
+                    // A peer the socket refuses gets its 403 at once and is closed.
+                    try sync.addHandler(HTTPConnection(responder: responder, context: ctx, refusal: responder.refusal(ctx)))
                 }
             }
     }
 
-    /// Open connections on both sockets together; LimitNOFILE in the unit is 16384.
-    static let maxConnections = 8192
     /// A connection that sends nothing for this long is closed.
     static let idleTimeout = TimeAmount.minutes(5)
 

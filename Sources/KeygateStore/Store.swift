@@ -141,46 +141,46 @@ public final class Store: CredentialStore, @unchecked Sendable {
     static func persist(_ change: StateChange, _ db: Database) throws {
         switch change {
         case .keyCreated(let k):
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO api_keys (id, account, name, digest, hint, allow_ips, created_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [k.id, k.account, k.name, Data(k.digest.bytes), k.hint, encodeAllowList(k.allowIPs), k.createdAt, k.expiresAt])
+                """).execute(arguments: [k.id, k.account, k.name, Data(k.digest.bytes), k.hint, encodeAllowList(k.allowIPs), k.createdAt, k.expiresAt])
         case .keyUpdated(let k):
-            try db.execute(sql: "UPDATE api_keys SET name = ?, allow_ips = ? WHERE id = ?",
-                           arguments: [k.name, encodeAllowList(k.allowIPs), k.id])
+            try db.cachedStatement(sql: "UPDATE api_keys SET name = ?, allow_ips = ? WHERE id = ?")
+                           .execute(arguments: [k.name, encodeAllowList(k.allowIPs), k.id])
         case .keyDeleted(let id):
-            try db.execute(sql: "DELETE FROM api_keys WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM api_keys WHERE id = ?").execute(arguments: [id])
         case .clientReplaced(let pair, let retiresAt):
             if let until = retiresAt {
-                try db.execute(sql: "UPDATE clients SET retires_at = ? WHERE account = ? AND retires_at IS NULL",
-                               arguments: [until, pair.account])
+                try db.cachedStatement(sql: "UPDATE clients SET retires_at = ? WHERE account = ? AND retires_at IS NULL")
+                               .execute(arguments: [until, pair.account])
             } else {
-                try db.execute(sql: "DELETE FROM clients WHERE account = ? AND retires_at IS NULL", arguments: [pair.account])
+                try db.cachedStatement(sql: "DELETE FROM clients WHERE account = ? AND retires_at IS NULL").execute(arguments: [pair.account])
             }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO clients (client_id, account, secret_digest, allow_ips, created_at, retires_at)
                 VALUES (?, ?, ?, ?, ?, NULL)
-                """, arguments: [pair.clientID, pair.account, Data(pair.secretDigest.bytes), encodeAllowList(pair.allowIPs), pair.createdAt])
+                """).execute(arguments: [pair.clientID, pair.account, Data(pair.secretDigest.bytes), encodeAllowList(pair.allowIPs), pair.createdAt])
         case .clientDeleted(let account):
-            try db.execute(sql: "DELETE FROM clients WHERE account = ?", arguments: [account])
+            try db.cachedStatement(sql: "DELETE FROM clients WHERE account = ?").execute(arguments: [account])
         case .tokenIssued(let t):
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO access_tokens (digest, client_id, account, scope, issued_at, expires_at, revoked)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [Data(t.digest.bytes), t.clientID, t.account, t.scope, t.issuedAt, t.expiresAt, t.revoked ? 1 : 0])
+                """).execute(arguments: [Data(t.digest.bytes), t.clientID, t.account, t.scope, t.issuedAt, t.expiresAt, t.revoked ? 1 : 0])
         case .tokensDropped(let digests):
             for d in digests {
-                try db.execute(sql: "DELETE FROM access_tokens WHERE digest = ?", arguments: [Data(d.bytes)])
+                try db.cachedStatement(sql: "DELETE FROM access_tokens WHERE digest = ?").execute(arguments: [Data(d.bytes)])
             }
         case .tokensRevoked(let digests):
             for d in digests {
-                try db.execute(sql: "UPDATE access_tokens SET revoked = 1 WHERE digest = ?", arguments: [Data(d.bytes)])
+                try db.cachedStatement(sql: "UPDATE access_tokens SET revoked = 1 WHERE digest = ?").execute(arguments: [Data(d.bytes)])
             }
         case .purged(let e):
             let now = e.at
-            try db.execute(sql: "DELETE FROM clients WHERE retires_at IS NOT NULL AND retires_at <= ?", arguments: [now])
-            try db.execute(sql: "DELETE FROM access_tokens WHERE expires_at <= ?", arguments: [now])
-            try db.execute(sql: "DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM clients WHERE retires_at IS NOT NULL AND retires_at <= ?").execute(arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM access_tokens WHERE expires_at <= ?").execute(arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= ?").execute(arguments: [now])
         }
     }
 

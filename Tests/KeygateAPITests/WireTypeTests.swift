@@ -92,3 +92,15 @@ final class WireTypeTests: XCTestCase {
         }
     }
 }
+
+final class TrimmedTests: XCTestCase {
+    func testTrimmedTakesOffOnlyTheEnds() {
+        XCTAssertEqual("  a b\t".trimmed(" \t"), "a b")
+        XCTAssertEqual("\t\t ".trimmed(" \t"), "")
+        XCTAssertEqual("".trimmed(" \t"), "")
+        XCTAssertEqual(" é\u{301} ".trimmed(" "), "é\u{301}")
+        XCTAssertEqual("xxaxx"[...].trimmed("x"), "a")
+        XCTAssertEqual("ééaé".trimmed("é"), "a")
+        XCTAssertEqual(try BasicCredentials.parse("Basic  \(Data("id:se%3Acret".utf8).base64EncodedString()) \t")?.secret, "se:cret")
+    }
+}
