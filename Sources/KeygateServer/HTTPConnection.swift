@@ -79,7 +79,9 @@ final class HTTPConnection: ChannelDuplexHandler {
         guard !started else { return }
         started = true
         if let r = refusal {
-            write(r, keepAlive: false, isHead: false, ctx)
+            // Whatever the peer has sent is read and dropped for a moment, so
+            // that it reads the 403 rather than a reset.
+            answerThenDrain(r, limit: HTTPLimits.maxHeadBytes, for: .seconds(1), ctx)
             return
         }
         armIdle(ctx, in: Listener.idleTimeout)
@@ -314,7 +316,7 @@ final class HTTPConnection: ChannelDuplexHandler {
     /// An answer that ends the connection while the peer may still be
     /// sending: written, then input is read and dropped (up to `limit` bytes
     /// or `drainTime`) so that the peer gets to read it.
-    private func answerThenDrain(_ response: Response, limit: Int, _ ctx: ChannelHandlerContext) {
+    private func answerThenDrain(_ response: Response, limit: Int, for time: TimeAmount = HTTPConnection.drainTime, _ ctx: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
         input = nil
@@ -324,7 +326,7 @@ final class HTTPConnection: ChannelDuplexHandler {
         phase = .draining(remaining: max(limit, 1))
         needsFlush = false
         ctx.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in ctx.close(mode: .output, promise: nil) }
-        deadline = ctx.eventLoop.scheduleTask(in: Self.drainTime) { [weak self] in self?.closeNow(ctx) }
+        deadline = ctx.eventLoop.scheduleTask(in: time) { [weak self] in self?.closeNow(ctx) }
         resumeReading(ctx)
     }
 
