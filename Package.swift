@@ -48,7 +48,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "keygate-fuzz", dependencies: ["KeygateHTTP"]),
+        .executableTarget(name: "keygate-fuzz", dependencies: ["KeygateHTTP", "KeygateAPI", "KeygateCore", "KeygateConfig"]),
         .target(name: "KeygateMCP", dependencies: [
             "KeygateAPI", "KeygateCore",
             .product(name: "MCP", package: "swift-sdk"),

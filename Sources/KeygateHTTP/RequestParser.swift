@@ -187,9 +187,9 @@ public enum HTTPParser {
         guard !method.isEmpty, i < to, p[i] == 0x20 else {
             return .invalid(.bad("the request line is not 'METHOD /path HTTP/1.1'"))
         }
-        guard knownMethod(p, method) else {
-            return .invalid(HTTPParseError(501, "not_implemented", "the method is not one HTTP/1.1 defines (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)"))
-        }
+        // Any token is a method (RFC 9110 section 9.1); one no route has gets
+        // 405 with Allow from the router. Methods only route, never frame.
+        guard method.count <= 32 else { return .invalid(.bad("the method is over 32 characters")) }
         i += 1
         let targetStart = i
         while i < to && p[i] > 0x20 && p[i] < 0x7F { i += 1 }
@@ -301,24 +301,6 @@ public enum HTTPParser {
         head.keepAlive = !close && (minor == 1 || keepAlive)
         if head.headers.lowerBound > head.headers.upperBound { head.headers = head.headers.lowerBound..<head.headers.lowerBound }
         return .complete(head)
-    }
-
-    /// RFC 9110's methods and PATCH, in upper case (methods are case-sensitive).
-    static func knownMethod(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> Bool {
-        @inline(__always) func equals(_ m: StaticString) -> Bool {
-            guard r.count == m.utf8CodeUnitCount else { return false }
-            var j = 0
-            for i in r { if p[i] != m.utf8Start[j] { return false }; j += 1 }
-            return true
-        }
-        switch r.count {
-        case 3: return equals("GET") || equals("PUT")
-        case 4: return equals("POST") || equals("HEAD")
-        case 5: return equals("PATCH") || equals("TRACE")
-        case 6: return equals("DELETE")
-        case 7: return equals("OPTIONS")
-        default: return false
-        }
     }
 
     /// Calls `body` with each comma-separated token of `p[r]`, trimmed.

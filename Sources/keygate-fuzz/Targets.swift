@@ -1,12 +1,15 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KeygateAPI
+import KeygateConfig
+import KeygateCore
 import KeygateHTTP
 
 /// Each target checks properties that must hold for any input, and traps
 /// (which libFuzzer reports with the input) when one does not.
 enum FuzzTargets {
-    static let names = ["http"]
+    static let names = ["http", "json", "form", "address", "yaml"]
 
     static let selected: String = {
         guard let p = getenv("KEYGATE_FUZZ_TARGET") else { return "http" }
@@ -16,6 +19,10 @@ enum FuzzTargets {
     static func run(_ target: String, _ bytes: [UInt8]) {
         switch target {
         case "http": http(bytes)
+        case "json": json(bytes)
+        case "form": form(bytes)
+        case "address": address(bytes)
+        case "yaml": yaml(bytes)
         default: fatalError("unknown fuzz target '\(target)'; targets: \(names.joined(separator: ", "))")
         }
     }
@@ -48,6 +55,60 @@ enum FuzzTargets {
                 check(a.method == r.method && a.target == r.target && a.body == r.body && a.keepAlive == r.keepAlive,
                       "a request written out again decodes differently")
             }
+        }
+    }
+
+    /// The JSON parser and the hot path's scanner agree on what is JSON, and
+    /// what parses writes out and parses back to the same value.
+    static func json(_ bytes: [UInt8]) {
+        let parsed = try? JSON.parse(bytes)
+        let scanned: Bool = bytes.withUnsafeBufferPointer { p in
+            var s = JSONScanner(p)
+            do { try s.skipValue(); try s.expectEnd(); return true } catch { return false }
+        }
+        check((parsed != nil) == scanned, "JSON.parse and JSONScanner disagree")
+        if let v = parsed {
+            let again = try? JSON.parse(v.serialized())
+            check(again == v, "a JSON value written out parses differently")
+        }
+    }
+
+    /// Form bodies: every parameter decoded writes out and decodes back.
+    static func form(_ bytes: [UInt8]) {
+        guard let fields = try? FormURLEncoded.parse(bytes) else { return }
+        let text = fields.sorted { $0.key < $1.key }
+            .map { FormURLEncoded.encodeComponent($0.key) + "=" + FormURLEncoded.encodeComponent($0.value) }
+            .joined(separator: "&")
+        let again = try? FormURLEncoded.parse(Array(text.utf8))
+        check(again == fields, "form parameters written out decode differently")
+        _ = try? BasicCredentials.parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Addresses and blocks: what parses prints and parses back to itself.
+    static func address(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let a = IPAddress(text) {
+            check(IPAddress(a.description) == a, "an address printed does not parse back")
+        }
+        if case .success(let n) = IPNetwork.parse(text) {
+            guard case .success(let again) = IPNetwork.parse(n.description) else {
+                check(false, "a block printed does not parse back"); return
+            }
+            check(again == n, "a block printed parses differently")
+            check(n.contains(n.address), "a block does not contain its own address")
+        }
+    }
+
+    /// The configuration loader (system libyaml): any bytes give a
+    /// configuration or errors that each say where and what.
+    static func yaml(_ bytes: [UInt8]) {
+        let resolver = NameResolver(uid: { $0 == "root" ? 0 : nil }, gid: { $0 == "root" ? 0 : nil })
+        switch ConfigLoader.parse(bytes: bytes, path: "/fuzz/keygate.yaml", resolver: resolver) {
+        case .success:
+            break
+        case .failure(let errors):
+            check(!errors.diagnostics.isEmpty, "a refused configuration without an error")
+            for e in errors.diagnostics { check(!e.message.isEmpty && e.file == "/fuzz/keygate.yaml" && e.mark.line >= 1, "an error without a message or a place") }
         }
     }
 

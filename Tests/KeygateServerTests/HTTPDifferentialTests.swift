@@ -59,11 +59,21 @@ final class HTTPDifferentialTests: XCTestCase {
         return Array(r[...i])
     }
 
+    /// The methods llhttp knows; Keygate takes any token as a method (the
+    /// router answers 405), which routes but never frames, so a request with
+    /// another method is where the comparison stops.
+    static let nioMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
+
+    static func upToUnknownMethod(_ r: [DecodedRequest]) -> [DecodedRequest] {
+        guard let i = r.firstIndex(where: { !nioMethods.contains($0.method) }) else { return r }
+        return Array(r[..<i])
+    }
+
     /// Fails when Keygate accepts something NIO does not, or reads it differently.
     func assertAgrees(_ bytes: [UInt8], _ label: String, file: StaticString = #filePath, line: UInt = #line) {
         let k = Self.keygate(bytes)
         let n = Self.nio(bytes)
-        let kr = Self.upToClose(k.requests)
+        let kr = Self.upToUnknownMethod(Self.upToClose(k.requests))
         let nr = Self.upToClose(n.requests)
         // Every request Keygate accepted, NIO accepted the same way, in the same place.
         XCTAssertLessThanOrEqual(kr.count, nr.count, "\(label): Keygate accepted a request NIO did not: \(kr) vs \(nr)", file: file, line: line)
@@ -111,6 +121,8 @@ final class HTTPDifferentialTests: XCTestCase {
             assertAgrees(bytes, label)
         }
         XCTAssertEqual(Self.keygate(Self.chunked).requests.first?.body, Array("grant_type=client_credentials".utf8))
+        // Methods HTTP does not define are requests too; the router refuses them.
+        XCTAssertEqual(Self.keygate(Array("BREW / HTTP/1.1\r\n\r\nQUERY /x HTTP/1.1\r\n\r\n".utf8)).requests.map(\.method), ["BREW", "QUERY"])
     }
 
     /// Request smuggling and other ambiguous framing: refused, with its status.
@@ -142,8 +154,7 @@ final class HTTPDifferentialTests: XCTestCase {
             ("HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505),
             ("no version", "GET /\r\n\r\n", 400),
             ("two spaces", "GET  / HTTP/1.1\r\n\r\n", 400),
-            ("unknown method", "BREW / HTTP/1.1\r\n\r\n", 501),
-            ("lower-case method", "get / HTTP/1.1\r\n\r\n", 501),
+            ("over-long method", "\(String(repeating: "M", count: 33)) / HTTP/1.1\r\n\r\n", 400),
             ("chunk size overflow", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nx\r\n0\r\n\r\n", 400),
             ("chunk without CRLF", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", 400),
             ("bare LF in a chunk line", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400),

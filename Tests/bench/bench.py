@@ -374,8 +374,9 @@ def main():
 
     if args.write:
         with open(args.write, "w") as f:
-            f.write("# Benchmarks\n\nThe last results of `make bench` (Tests/bench/bench.py), copied here by hand "
-                    "after a run; absolute figures drift between machines, the ratios to nginx in the same run less so.\n\n")
+            f.write("# Benchmarks\n\nThe last results of `make bench` (Tests/bench/bench.py writes this file); "
+                    "absolute figures drift between machines and runs, the ratios to nginx in the same run less so. "
+                    "What the profiles show is left is in the README's Benchmark section.\n\n")
             f.write(f"Run on {time.strftime('%Y-%m-%d')}: `make bench` "
                     f"(release build; `python3 Tests/bench/bench.py BIN_DIR --seconds {secs:g} --rounds {args.rounds}`).\n\n")
             f.write("\n".join(lines) + "\n")

@@ -184,7 +184,6 @@ def test_continue_chunked_and_pipelining(plain_daemon):
     (b"GET /healthz HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n", 400),
     (b"GET /healthz HTTP/1.1\nHost: k\n\n", 400),
     (b"GET /healthz HTTP/2.0\r\n\r\n", 505),
-    (b"BREW /healthz HTTP/1.1\r\n\r\n", 501),
     (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
 ])
 def test_ambiguous_requests_are_refused_and_closed(plain_daemon, raw, status):
