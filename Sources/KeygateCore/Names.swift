@@ -15,7 +15,7 @@ public enum KeyName {
         if trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw .invalidArgument("'name' must not contain control characters")
         }
-        if SecretFormat.containsSecretShape(trimmed) {
+        if SecretFormat.containsSecretRun(trimmed) {
             throw .invalidArgument("'name' looks like a Keygate secret; a name is shown in lists and logs, so it is refused")
         }
         return trimmed
@@ -26,7 +26,7 @@ extension AccountName {
     /// A valid account name, refused when it is shaped like a secret: a key
     /// pasted into the account argument would otherwise be stored, listed and logged.
     public static func validateNew(_ account: String) throws(KeygateError) {
-        if SecretFormat.containsSecretShape(account) {
+        if SecretFormat.containsSecretRun(account) {
             throw .invalidArgument("the account name looks like a Keygate secret; refusing to store it as a name")
         }
     }

@@ -186,9 +186,95 @@ public enum SecretFormat {
     /// Whether text holds anything that could be a Keygate secret or part of
     /// one: such text is never echoed, stored as a name, or logged.
     public static func mightContainSecret<S: StringProtocol>(_ s: S) -> Bool {
-        let lower = s.lowercased()
-        return lower.contains("kg_") || lower.contains("kgs_") || lower.contains("kgat_")
-            || lower.contains("kg%5f") || lower.contains("kgs%5f") || lower.contains("kgat%5f")
+        // Looked for in the text as given and with percent-encoding and JSON
+        // escapes undone (twice, for double encoding): "%6Bg_…" and "\u006bg_…"
+        // are the same secret.
+        var text = Array(s.utf8)
+        for round in 0..<3 {
+            if containsPrefix(text) { return true }
+            guard round < 2, text.contains(UInt8(ascii: "%")) || text.contains(UInt8(ascii: "\\")) else { return false }
+            text = unescaped(text)
+        }
+        return false
+    }
+
+    /// A secret prefix anywhere, even inside a longer word, followed by at
+    /// least 8 base62 characters, in the text or once unescaped: a pasted
+    /// secret wherever it sits, while "pkg_ci" and "backup_kg_eu" pass.
+    public static func containsSecretRun<S: StringProtocol>(_ s: S) -> Bool {
+        var text = Array(s.utf8)
+        for round in 0..<3 {
+            if secretRun(text) { return true }
+            guard round < 2, text.contains(UInt8(ascii: "%")) || text.contains(UInt8(ascii: "\\")) else { return false }
+            text = unescaped(text)
+        }
+        return false
+    }
+
+    static func secretRun(_ u: [UInt8]) -> Bool {
+        let lowered = u.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+        for prefix in ["kg_", "kgs_", "kgat_"] {
+            let p = Array(prefix.utf8)
+            var i = 0
+            while i + p.count <= lowered.count {
+                if Array(lowered[i..<(i + p.count)]) == p {
+                    var run = 0
+                    var j = i + p.count
+                    while j < u.count && Base62.isDigit(u[j]) { run += 1; j += 1 }
+                    if run >= 8 { return true }
+                }
+                i += 1
+            }
+        }
+        return false
+    }
+
+    /// kg_, kgs_ or kgat_ anywhere, in any case.
+    static func containsPrefix(_ t: [UInt8]) -> Bool {
+        guard t.count >= 3 else { return false }
+        @inline(__always) func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
+        var i = 0
+        while i + 3 <= t.count {
+            if lower(t[i]) == 0x6B && lower(t[i + 1]) == 0x67 {      // "kg"
+                if t[i + 2] == 0x5F { return true }                    // kg_
+                if i + 4 <= t.count, lower(t[i + 2]) == 0x73, t[i + 3] == 0x5F { return true }   // kgs_
+                if i + 5 <= t.count, lower(t[i + 2]) == 0x61, lower(t[i + 3]) == 0x74, t[i + 4] == 0x5F { return true }  // kgat_
+            }
+            i += 1
+        }
+        return false
+    }
+
+    /// `%XX` and JSON's `\uXXXX` (and `\_`-style single escapes) decoded, other bytes kept.
+    static func unescaped(_ t: [UInt8]) -> [UInt8] {
+        func hex(_ b: UInt8) -> UInt8? {
+            switch b {
+            case 0x30...0x39: return b - 0x30
+            case 0x41...0x46: return b - 0x41 + 10
+            case 0x61...0x66: return b - 0x61 + 10
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(t.count)
+        var i = 0
+        while i < t.count {
+            let b = t[i]
+            if b == UInt8(ascii: "%"), i + 2 < t.count, let h = hex(t[i + 1]), let l = hex(t[i + 2]) {
+                out.append(h << 4 | l); i += 3; continue
+            }
+            if b == UInt8(ascii: "\\"), i + 1 < t.count {
+                if t[i + 1] == UInt8(ascii: "u"), i + 5 < t.count,
+                   let a = hex(t[i + 2]), let b2 = hex(t[i + 3]), let c = hex(t[i + 4]), let d = hex(t[i + 5]) {
+                    let v = UInt32(a) << 12 | UInt32(b2) << 8 | UInt32(c) << 4 | UInt32(d)
+                    if v < 0x80 { out.append(UInt8(v)) } else { out.append(0x3F) }
+                    i += 6; continue
+                }
+                out.append(t[i + 1]); i += 2; continue
+            }
+            out.append(b); i += 1
+        }
+        return out
     }
 
     /// Whether text holds a Keygate secret or a recognisable piece of one: a

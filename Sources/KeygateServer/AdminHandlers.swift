@@ -12,6 +12,11 @@ struct AdminHandlers {
     func withAccount(_ p: PathParameters, _ ctx: ResponderContext, _ body: (String) throws -> EventLoopFuture<Response>) -> Reply {
         do {
             let account = p["account"]
+            // A secret pasted where the account goes is refused without a
+            // word of it (not echoed, not listed, not looked up).
+            guard !SecretFormat.containsSecretRun(account) else {
+                throw APIError.invalidRequest("the account in the path looks like a Keygate secret; never put a secret in a path (it has not been stored or logged)")
+            }
             guard AccountName.isValid(account) else {
                 throw APIError.invalidRequest("'\(Redact.echo(account, max: 70))' is not an account name: 1-64 characters from A-Z a-z 0-9 . _ @ -")
             }
