@@ -21,7 +21,7 @@ BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
 TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux postgresql valgrind binutils
 PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client schemathesis==4.32.5 openapi-spec-validator mcp==2.3.0 jsonschema
 
-.PHONY: all build release run test test-python test-system test-fuzz fuzz bench deps test-deps install install-files uninstall clean openapi golden
+.PHONY: crash-test all build release run test test-python test-system test-fuzz fuzz bench deps test-deps install install-files uninstall clean openapi golden
 
 all: build
 
@@ -62,6 +62,11 @@ test: test-deps
 test-python: test-deps
 	KEYGATE_BIN_DIR=$$($(SWIFT) build --show-bin-path) KEYGATE_RELEASE_BIN_DIR=$$($(SWIFT) build -c release --show-bin-path) \
 	  Tests/system/with-postgres.sh $(PY) -m pytest -q Tests/python
+
+# SIGKILL at random moments under concurrent mutations; make test runs 50 rounds.
+ROUNDS ?= 500
+crash-test: test-deps build
+	KEYGATE_BIN_DIR=$$($(SWIFT) build --show-bin-path) KEYGATE_CRASH_ROUNDS=$(ROUNDS) $(PY) -m pytest -q -s Tests/python/test_crash_rounds.py
 
 # libFuzzer targets (Sources/keygate-fuzz) over the parsers of outside input.
 # test-fuzz replays the committed corpora and fuzzes each target briefly;
