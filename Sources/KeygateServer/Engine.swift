@@ -105,12 +105,27 @@ public final class Engine: @unchecked Sendable {
     /// One batch per turn of the writer queue: whatever queued up meanwhile is
     /// the next batch, after the reads, sweeps and watchdog pings queued before
     /// it, so a steady stream of writes never starves them.
+    static let tokensPerClientPerBatch = 8
+
     private func drain() {
         let batch = lock.withLock { () -> [Pending] in
-            let b = pending
-            pending = []
-            if b.isEmpty { draining = false }
-            return b
+            // Fair shares: at most `tokensPerClientPerBatch` issuances of one
+            // client in a commit; the rest wait for the next, in order, so a
+            // client asking in a loop on many connections cannot take the
+            // whole write budget from the others.
+            var take: [Pending] = [], keep: [Pending] = []
+            var perClient: [String: Int] = [:]
+            for p in pending {
+                if case .issueToken(let cid, _) = p.op {
+                    let n = perClient[cid, default: 0]
+                    if n >= Self.tokensPerClientPerBatch { keep.append(p); continue }
+                    perClient[cid] = n + 1
+                }
+                take.append(p)
+            }
+            pending = keep
+            if take.isEmpty { draining = false }
+            return take
         }
         if batch.isEmpty { return }
         defer { queue.async { self.drain() } }

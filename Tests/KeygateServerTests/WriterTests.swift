@@ -22,6 +22,33 @@ final class WriterTests: XCTestCase {
         XCTAssertEqual(listed.map(\.name), (0..<40).map { "k\($0)" }, "creation order")
     }
 
+    /// One client asking for 100 tokens at once does not hold back another's:
+    /// the other's token is in the first commit, the flood's spread over many.
+    func testOneClientCannotTakeTheWholeWriteBudget() throws {
+        let store = MemoryStore()
+        let d = try InProcessDaemon(store: store, yaml: "tokens:\n  max_live_per_client: 1000\n")
+        let greedy = try d.engine.submit(.generateClient(account: "greedy", allowIPs: .any, grace: nil), on: d.loop).wait()
+        let polite = try d.engine.submit(.generateClient(account: "polite", allowIPs: .any, grace: nil), on: d.loop).wait()
+        guard case .client(let g, _, _) = greedy, case .client(let p, _, _) = polite else { return XCTFail("\(greedy) \(polite)") }
+        let before = store.commits
+        let gate = DispatchSemaphore(value: 0)
+        d.engine.queue.async { gate.wait() }
+        let flood = (0..<100).map { _ in d.engine.submit(.issueToken(clientID: g.clientID, scope: nil), on: d.loop) }
+        let mine = d.engine.submit(.issueToken(clientID: p.clientID, scope: nil), on: d.loop)
+        // Completion order, recorded on the event loop (one thread).
+        var order: [Int] = []
+        for (i, f) in (flood + [mine]).enumerated() { f.whenComplete { _ in order.append(i) } }
+        gate.signal()
+        _ = try mine.wait()
+        for f in flood { _ = try f.wait() }
+        let position = try d.loop.submit { order.firstIndex(of: 100) }.wait()
+        XCTAssertNotNil(position)
+        XCTAssertLessThanOrEqual(position ?? 999, Engine.tokensPerClientPerBatch,
+                                 "the other client's token was answered with the first commit, not after the flood")
+        XCTAssertEqual(store.commits - before, 100 / Engine.tokensPerClientPerBatch + (100 % Engine.tokensPerClientPerBatch == 0 ? 0 : 1),
+                       "the flood was spread over commits of at most \(Engine.tokensPerClientPerBatch)")
+    }
+
     func testRefusedOperationsInABatchDoNotSpoilTheOthers() throws {
         let store = MemoryStore()
         let d = try InProcessDaemon(store: store, yaml: "policies:\n  default:\n    max_keys: 2\n")
