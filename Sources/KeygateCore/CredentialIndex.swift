@@ -51,6 +51,12 @@ public struct CredentialIndex: Sendable {
 
     /// Builds the index from records in the order they were created.
     public init(keys: [APIKey], clients: [ClientPair], tokens: [AccessToken]) {
+        // Sized once: growing a million-entry dictionary step by step was a
+        // fifth of the start-up time.
+        keysByDigest.reserveCapacity(keys.count)
+        keyDigestByID.reserveCapacity(keys.count)
+        tokensByDigest.reserveCapacity(tokens.count)
+        clientsByID.reserveCapacity(clients.count)
         for k in keys { insertKey(k) }
         for c in clients { insertClient(c) }
         for t in tokens { insertToken(t) }

@@ -102,12 +102,19 @@ public final class Store: CredentialStore, @unchecked Sendable {
     public func loadAll() throws -> Snapshot {
         try db.read { db in
             var s = Snapshot()
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY rowid") {
-                guard let digest = SecretDigest(bytes: [UInt8](row["digest"] as Data)) else { continue }
+            // Columns by position (a million keys: looking each up by name was a
+            // tenth of the start-up time), rows through a cursor.
+            if let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM api_keys") { s.keys.reserveCapacity(n) }
+            let keys = try Row.fetchCursor(db, sql: """
+                SELECT id, account, name, digest, hint, allow_ips, created_at, expires_at, last_used_at, last_used_ip
+                FROM api_keys ORDER BY rowid
+                """)
+            while let row = try keys.next() {
+                guard let digest = SecretDigest(bytes: [UInt8](row[3] as Data)) else { continue }
                 s.keys.append(APIKey(
-                    id: row["id"], account: row["account"], name: row["name"], digest: digest, hint: row["hint"],
-                    allowIPs: Store.decodeAllowList(row["allow_ips"]), createdAt: row["created_at"],
-                    expiresAt: row["expires_at"], lastUsedAt: row["last_used_at"], lastUsedIP: row["last_used_ip"]))
+                    id: row[0], account: row[1], name: row[2], digest: digest, hint: row[4],
+                    allowIPs: Store.decodeAllowList(row[5]), createdAt: row[6],
+                    expiresAt: row[7], lastUsedAt: row[8], lastUsedIP: row[9]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM clients ORDER BY rowid") {
                 guard let digest = SecretDigest(bytes: [UInt8](row["secret_digest"] as Data)) else { continue }

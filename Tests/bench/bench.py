@@ -346,6 +346,10 @@ def main():
         assert b'"valid":true' in b, b
         load.run(d.sock, 16, 1, reqs, d.pids)
         m = median_run([load.run(d.sock, 16, secs, reqs, d.pids) for _ in range(args.rounds)])
+        # Resident memory in steady state: after a change has reached the
+        # writer and every event loop (each then holds its own copy).
+        d.create_key("after-start", "k")
+        time.sleep(1)
         rss = rss_mib(d.proc.pid)
         results[("keys", total)] = dict(m, start=d.started_in, rss=rss)
         say(f"| {total:,} | {m['rps']:,.0f} | {m['p99']:.0f} | {m['cpu_us']:.1f} | {d.started_in:.2f} | {rss:.0f} |")
