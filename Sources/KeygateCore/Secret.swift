@@ -189,9 +189,15 @@ public enum SecretFormat {
         // Looked for in the text as given and with percent-encoding and JSON
         // escapes undone (twice, for double encoding): "%6Bg_…" and "\u006bg_…"
         // are the same secret.
+        holds(s, containsPrefix)
+    }
+
+    /// Whether `test` holds for the text, or for it with percent-encoding and
+    /// JSON escapes undone once or twice.
+    static func holds<S: StringProtocol>(_ s: S, _ test: ([UInt8]) -> Bool) -> Bool {
         var text = Array(s.utf8)
         for round in 0..<3 {
-            if containsPrefix(text) { return true }
+            if test(text) { return true }
             guard round < 2, text.contains(UInt8(ascii: "%")) || text.contains(UInt8(ascii: "\\")) else { return false }
             text = unescaped(text)
         }
@@ -202,13 +208,7 @@ public enum SecretFormat {
     /// least 8 base62 characters, in the text or once unescaped: a pasted
     /// secret wherever it sits, while "pkg_ci" and "backup_kg_eu" pass.
     public static func containsSecretRun<S: StringProtocol>(_ s: S) -> Bool {
-        var text = Array(s.utf8)
-        for round in 0..<3 {
-            if secretRun(text) { return true }
-            guard round < 2, text.contains(UInt8(ascii: "%")) || text.contains(UInt8(ascii: "\\")) else { return false }
-            text = unescaped(text)
-        }
-        return false
+        holds(s, secretRun)
     }
 
     static func secretRun(_ u: [UInt8]) -> Bool {

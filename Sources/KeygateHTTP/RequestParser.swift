@@ -340,28 +340,19 @@ public enum HTTPParser {
     /// The value of the first header whose name `matching` accepts.
     @inlinable
     public static func header(in p: UnsafeRawBufferPointer, lines headers: Range<Int>, matching: (Range<Int>) -> Bool) -> Range<Int>? {
-        var i = headers.lowerBound
-        while i < headers.upperBound {
-            let s = i
-            while p[i] != UInt8(ascii: ":") { i += 1 }
-            let found = matching(s..<i)
-            i += 1
-            while p[i] == 0x20 || p[i] == 0x09 { i += 1 }
-            let vs = i
-            var ve = i
-            while p[i] != 13 {
-                if p[i] != 0x20 && p[i] != 0x09 { ve = i + 1 }
-                i += 1
-            }
-            i += 2
-            if found { return vs..<ve }
+        var found: Range<Int>? = nil
+        forEachField(in: p, lines: headers) { name, value in
+            if matching(name) { found = value; return false }
+            return true
         }
-        return nil
+        return found
     }
 
-    /// Every header line of an accepted head as (name, value) ranges, in order.
-    public static func headerFields(in p: UnsafeRawBufferPointer, lines headers: Range<Int>) -> [(name: Range<Int>, value: Range<Int>)] {
-        var out: [(name: Range<Int>, value: Range<Int>)] = []
+    /// Calls `body` with each header line's name and value ranges, in order,
+    /// while it answers true.
+    @inlinable
+    public static func forEachField(in p: UnsafeRawBufferPointer, lines headers: Range<Int>,
+                                    _ body: (_ name: Range<Int>, _ value: Range<Int>) -> Bool) {
         var i = headers.lowerBound
         while i < headers.upperBound {
             let s = i
@@ -376,8 +367,14 @@ public enum HTTPParser {
                 i += 1
             }
             i += 2
-            out.append((name, vs..<ve))
+            if !body(name, vs..<ve) { return }
         }
+    }
+
+    /// Every header line of an accepted head as (name, value) ranges, in order.
+    public static func headerFields(in p: UnsafeRawBufferPointer, lines headers: Range<Int>) -> [(name: Range<Int>, value: Range<Int>)] {
+        var out: [(name: Range<Int>, value: Range<Int>)] = []
+        forEachField(in: p, lines: headers) { out.append(($0, $1)); return true }
         return out
     }
 }

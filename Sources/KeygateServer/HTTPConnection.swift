@@ -343,22 +343,22 @@ final class HTTPConnection: ChannelDuplexHandler {
 
     private func closeNow(_ ctx: ChannelHandlerContext) {
         if case .closed = phase { return }
-        phase = .closed
-        idleTimer?.cancel()
-        idleTimer = nil
-        deadline?.cancel()
-        deadline = nil
-        input = nil
+        finish()
         ctx.close(promise: nil)
     }
 
-    func channelInactive(context ctx: ChannelHandlerContext) {
+    /// Nothing more happens on this connection: timers off, buffers dropped.
+    private func finish() {
         phase = .closed
         idleTimer?.cancel()
         idleTimer = nil
         deadline?.cancel()
         deadline = nil
         input = nil
+    }
+
+    func channelInactive(context ctx: ChannelHandlerContext) {
+        finish()
         ctx.fireChannelInactive()
     }
 
