@@ -212,19 +212,25 @@ public enum SecretFormat {
     }
 
     static func secretRun(_ u: [UInt8]) -> Bool {
-        let lowered = u.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
-        for prefix in ["kg_", "kgs_", "kgat_"] {
-            let p = Array(prefix.utf8)
-            var i = 0
-            while i + p.count <= lowered.count {
-                if Array(lowered[i..<(i + p.count)]) == p {
+        secretRun(u.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, atWordStartOnly: false)
+    }
+
+    /// A prefix (kg_, kgs_, kgat_) followed by at least 8 base62 characters,
+    /// anywhere or only where a word starts.
+    static func secretRun(_ u: [UInt8], atWordStartOnly: Bool) -> Bool {
+        var i = 0
+        while i < u.count {
+            if !atWordStartOnly || i == 0 || !Base62.isDigit(u[i - 1]) {
+                for prefix in ["kg_", "kgs_", "kgat_"] {
+                    let p = Array(prefix.utf8)
+                    guard i + p.count <= u.count, Array(u[i..<(i + p.count)]) == p else { continue }
                     var run = 0
                     var j = i + p.count
                     while j < u.count && Base62.isDigit(u[j]) { run += 1; j += 1 }
                     if run >= 8 { return true }
                 }
-                i += 1
             }
+            i += 1
         }
         return false
     }
@@ -282,23 +288,7 @@ public enum SecretFormat {
     /// base62 characters. Used to refuse new names that are really pasted
     /// secrets; "pkg_ci" or "backup_kg_eu" are ordinary names.
     public static func containsSecretShape<S: StringProtocol>(_ s: S) -> Bool {
-        let u = Array(s.utf8)
-        var i = 0
-        while i < u.count {
-            let atWordStart = i == 0 || !Base62.isDigit(u[i - 1])
-            if atWordStart {
-                for prefix in ["kg_", "kgs_", "kgat_"] {
-                    let p = Array(prefix.utf8)
-                    guard i + p.count <= u.count, Array(u[i..<(i + p.count)]) == p else { continue }
-                    var run = 0
-                    var j = i + p.count
-                    while j < u.count && Base62.isDigit(u[j]) { run += 1; j += 1 }
-                    if run >= 8 { return true }
-                }
-            }
-            i += 1
-        }
-        return false
+        secretRun(Array(s.utf8), atWordStartOnly: true)
     }
 
     /// What lists show of a secret: its first 8 characters, never more.

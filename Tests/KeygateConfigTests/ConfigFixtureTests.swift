@@ -80,6 +80,21 @@ final class ConfigFixtureTests: XCTestCase {
         XCTAssertEqual(c.digest.count, 64)
     }
 
+    func testConnectionCaps() throws {
+        let ok = ConfigLoader.parse(bytes: Array("listen:\n  max_service_connections: 40\n  max_admin_connections: 8\n".utf8),
+                                    path: "caps.yaml", resolver: testResolver)
+        guard case .success(let c) = ok else { return XCTFail("\(ok)") }
+        XCTAssertEqual(c.listen.maxServiceConnections, 40)
+        XCTAssertEqual(c.listen.maxAdminConnections, 8)
+        XCTAssertEqual(KeygateConfiguration(path: "x", digest: "").listen.maxServiceConnections, 8192)
+        let bad = ConfigLoader.parse(bytes: Array("listen:\n  max_service_connections: 0\n  max_admin_connections: lots\n".utf8),
+                                     path: "caps.yaml", resolver: testResolver)
+        guard case .failure(let e) = bad else { return XCTFail("accepted a cap of 0") }
+        let text = e.description
+        XCTAssertTrue(text.contains("caps.yaml:2:") && text.contains("listen.max_service_connections"), text)
+        XCTAssertTrue(text.contains("caps.yaml:3:") && text.contains("listen.max_admin_connections") && text.contains("lots"), text)
+    }
+
     func testOversizedFileIsRefused() {
         let big = [UInt8](repeating: UInt8(ascii: "#"), count: ConfigLoader.maxFileSize + 1)
         guard case .failure(let e) = ConfigLoader.parse(bytes: big, path: "big.yaml", resolver: testResolver) else { return XCTFail() }

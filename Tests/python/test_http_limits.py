@@ -23,6 +23,15 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
+def read_until_closed(s):
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=10):
         super().__init__("keygate", timeout=timeout)
@@ -114,12 +123,7 @@ def test_a_request_must_arrive_within_ten_seconds(plain_daemon):
     s.settimeout(20)
     t0 = time.monotonic()
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: k\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = read_until_closed(s)
     waited = time.monotonic() - t0
     assert data.startswith(b"HTTP/1.1 408 "), data
     assert b'"error":"request_timeout"' in data
@@ -165,12 +169,7 @@ def test_continue_chunked_and_pipelining(plain_daemon):
     chunked = b"POST /v1/verify HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: chunked\r\n\r\n" + \
         b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     s.sendall(chunked + b"GET /healthz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = read_until_closed(s)
     answers = data.split(b"HTTP/1.1 ")[1:]
     assert len(answers) == 3, data
     assert answers[0].startswith(b"200") and b'"code":"MALFORMED"' in answers[0] or b'"valid":false' in answers[0]
@@ -191,12 +190,7 @@ def test_ambiguous_requests_are_refused_and_closed(plain_daemon, raw, status):
     s.connect(plain_daemon.service)
     s.settimeout(10)
     s.sendall(raw)
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = read_until_closed(s)
     assert data.startswith(b"HTTP/1.1 %d " % status), data
     assert b"Connection: close" in data
     assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error_description"]
