@@ -32,7 +32,7 @@ public enum Introspection {
             guard let t = index.liveToken(SecretDigest(of: secret), now: now) else { return .inactive }
             return .accessToken(t)
         case .apiKey?:
-            guard let k = index.keysByDigest[SecretDigest(of: secret)], !k.isExpired(at: now) else { return .inactive }
+            guard let k = index.acceptedKey(SecretDigest(of: secret), now: now) else { return .inactive }
             return .apiKey(k)
         default:
             return .inactive

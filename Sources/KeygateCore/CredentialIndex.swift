@@ -4,6 +4,10 @@ public enum StateChange: Sendable {
     case keyCreated(APIKey)
     case keyUpdated(APIKey)
     case keyDeleted(id: String)
+    /// The key gets a new secret (`digest`, `hint`); the one before it is
+    /// `previousDigest`, accepted until `rollingUntil`. A roll during a grace
+    /// forgets the secret before the previous one.
+    case keyRolled(APIKey)
     /// The account's current pair becomes `pair`; the previous one, if any,
     /// retires at `previousRetiresAt` (nil: at once).
     case clientReplaced(ClientPair, previousRetiresAt: Timestamp?)
@@ -24,12 +28,14 @@ public struct Expired: Sendable, Equatable {
     public var tokens: [SecretDigest]
     public var clients: [String]
     public var keys: [String]
+    /// Keys whose previous secret's grace ended.
+    public var rolls: [String]
 
-    public init(at: Timestamp, tokens: [SecretDigest] = [], clients: [String] = [], keys: [String] = []) {
-        self.at = at; self.tokens = tokens; self.clients = clients; self.keys = keys
+    public init(at: Timestamp, tokens: [SecretDigest] = [], clients: [String] = [], keys: [String] = [], rolls: [String] = []) {
+        self.at = at; self.tokens = tokens; self.clients = clients; self.keys = keys; self.rolls = rolls
     }
 
-    public var count: Int { tokens.count + clients.count + keys.count }
+    public var count: Int { tokens.count + clients.count + keys.count + rolls.count }
 }
 
 /// All credentials, indexed for verification and for the admin API. Pure data:
@@ -116,7 +122,7 @@ public struct CredentialIndex: Sendable {
         Set(keyIDsByAccount.keys).union(currentClientByAccount.keys).sorted()
     }
 
-    public var keyCount: Int { keysByDigest.count }
+    public var keyCount: Int { keyDigestByID.count }
 
     // MARK: changing
 
@@ -124,10 +130,11 @@ public struct CredentialIndex: Sendable {
         switch change {
         case .keyCreated(let k):
             insertKey(k)
-        case .keyUpdated(let k):
-            if keyDigestByID[k.id] != nil { keysByDigest[k.digest] = k }
+        case .keyUpdated(let k), .keyRolled(let k):
+            replaceKey(k)
         case .keyDeleted(let id):
             guard let d = keyDigestByID.removeValue(forKey: id), let k = keysByDigest.removeValue(forKey: d) else { return }
+            if let p = k.previousDigest { keysByDigest[p] = nil }
             keyIDsByAccount[k.account]?.removeAll { $0 == id }
             if keyIDsByAccount[k.account]?.isEmpty == true { keyIDsByAccount[k.account] = nil }
         case .clientReplaced(let pair, let retiresAt):
@@ -157,7 +164,43 @@ public struct CredentialIndex: Sendable {
             for cid in e.clients { removeClient(cid) }
             for d in e.tokens { forgetToken(d) }
             for id in e.keys { apply(.keyDeleted(id: id)) }
+            for id in e.rolls {
+                guard var k = key(id: id), let until = k.rollingUntil, until <= e.at else { continue }
+                k.previousDigest = nil
+                k.rollingUntil = nil
+                replaceKey(k)
+            }
         }
+    }
+
+    /// A known key takes its new form: digests it no longer has are forgotten,
+    /// the ones it has point at it.
+    private mutating func replaceKey(_ k: APIKey) {
+        guard let oldDigest = keyDigestByID[k.id], let old = keysByDigest[oldDigest] else { return }
+        for d in [old.digest, old.previousDigest].compactMap({ $0 }) where d != k.digest && d != k.previousDigest {
+            keysByDigest[d] = nil
+        }
+        keysByDigest[k.digest] = k
+        if let p = k.previousDigest { keysByDigest[p] = k }
+        keyDigestByID[k.id] = k.digest
+    }
+
+    /// The key a presented digest names: its current secret, or the one before
+    /// a roll (`previous`), whether or not that one's grace has ended.
+    @inline(__always)
+    public func keyMatching(_ digest: SecretDigest) -> (key: APIKey, previous: Bool)? {
+        guard let k = keysByDigest[digest] else { return nil }
+        if k.digest.constantTimeEquals(digest) { return (k, false) }
+        if let p = k.previousDigest, p.constantTimeEquals(digest) { return (k, true) }
+        return nil
+    }
+
+    /// The unexpired key `digest` is accepted for at `now`: its current secret,
+    /// or the previous one while its grace runs.
+    public func acceptedKey(_ digest: SecretDigest, now: Timestamp) -> APIKey? {
+        guard let (k, previous) = keyMatching(digest), !k.isExpired(at: now) else { return nil }
+        if previous && !k.isRolling(at: now) { return nil }
+        return k
     }
 
     private mutating func forgetToken(_ d: SecretDigest) {
@@ -175,13 +218,17 @@ public struct CredentialIndex: Sendable {
         Expired(at: now,
                 tokens: tokensByDigest.values.filter { $0.expiresAt <= now }.map(\.digest),
                 clients: clientsByID.values.filter { $0.isRetired(at: now) }.map(\.clientID),
-                keys: keysByDigest.values.filter { $0.isExpired(at: now) }.map(\.id))
+                keys: keyDigestByID.values.compactMap { keysByDigest[$0] }.filter { $0.isExpired(at: now) }.map(\.id),
+                rolls: keyDigestByID.values.compactMap { keysByDigest[$0] }
+                    .filter { !$0.isExpired(at: now) && $0.rollingUntil.map { $0 <= now } == true }.map(\.id))
     }
 
     /// Idempotent: a key that another host's feed and a lookup both deliver is held once.
     private mutating func insertKey(_ k: APIKey) {
         let known = keyDigestByID[k.id] != nil
+        if known { replaceKey(k); return }
         keysByDigest[k.digest] = k
+        if let p = k.previousDigest { keysByDigest[p] = k }
         keyDigestByID[k.id] = k.digest
         if !known { keyIDsByAccount[k.account, default: []].append(k.id) }
     }

@@ -13,13 +13,25 @@ public struct APIKey: Hashable, Sendable {
     public var expiresAt: Timestamp?
     public var lastUsedAt: Timestamp?
     public var lastUsedIP: String?
+    /// After a roll: the secret before it, accepted until `rollingUntil`.
+    public var previousDigest: SecretDigest?
+    public var rollingUntil: Timestamp?
 
     public init(id: String, account: String, name: String, digest: SecretDigest, hint: String,
                 allowIPs: IPAllowList, createdAt: Timestamp, expiresAt: Timestamp?,
-                lastUsedAt: Timestamp? = nil, lastUsedIP: String? = nil) {
+                lastUsedAt: Timestamp? = nil, lastUsedIP: String? = nil,
+                previousDigest: SecretDigest? = nil, rollingUntil: Timestamp? = nil) {
         self.id = id; self.account = account; self.name = name; self.digest = digest; self.hint = hint
         self.allowIPs = allowIPs; self.createdAt = createdAt; self.expiresAt = expiresAt
         self.lastUsedAt = lastUsedAt; self.lastUsedIP = lastUsedIP
+        self.previousDigest = previousDigest; self.rollingUntil = rollingUntil
+    }
+
+    /// The secret before the last roll is still accepted at `now`.
+    @inline(__always)
+    public func isRolling(at now: Timestamp) -> Bool {
+        if previousDigest != nil, let until = rollingUntil { return now < until }
+        return false
     }
 
     @inline(__always)

@@ -31,8 +31,12 @@ public enum Verifier {
         let digest = SecretDigest(of: secret)
         switch kind {
         case .apiKey:
-            guard let key = index.keysByDigest[digest], key.digest.constantTimeEquals(digest) else {
-                return .refused(.unknown)
+            guard let key = index.keysByDigest[digest] else { return .refused(.unknown) }
+            if !key.digest.constantTimeEquals(digest) {
+                // The secret before a roll: accepted while its grace runs,
+                // REVOKED after it (until the sweep forgets it), sweep or not.
+                guard let previous = key.previousDigest, previous.constantTimeEquals(digest) else { return .refused(.unknown) }
+                if !key.isRolling(at: now) { return .refused(.revoked) }
             }
             if key.isExpired(at: now) { return .refused(.expired) }
             let policy = policies.policy(for: key.account)

@@ -37,13 +37,17 @@ enum FeedCodec {
         var o: [String: Any] = ["id": k.id, "account": k.account, "name": k.name, "digest": hex(k.digest), "hint": k.hint,
                                 "allow_ips": ips(k.allowIPs), "created_at": k.createdAt]
         if let e = k.expiresAt { o["expires_at"] = e }
+        if let p = k.previousDigest, let r = k.rollingUntil { o["previous_digest"] = hex(p); o["rolling_until"] = r }
         return o
     }
     static func key(_ o: [String: Any]) throws -> APIKey {
         guard let id = o["id"] as? String, let account = o["account"] as? String, let name = o["name"] as? String,
               let hint = o["hint"] as? String, let created = (o["created_at"] as? NSNumber)?.int64Value else { throw Failure(description: "bad key") }
+        let rollingUntil = (o["rolling_until"] as? NSNumber)?.int64Value
+        let previous = rollingUntil == nil ? nil : try digest(o["previous_digest"])
         return APIKey(id: id, account: account, name: name, digest: try digest(o["digest"]), hint: hint, allowIPs: ips(o["allow_ips"]),
-                      createdAt: created, expiresAt: (o["expires_at"] as? NSNumber)?.int64Value)
+                      createdAt: created, expiresAt: (o["expires_at"] as? NSNumber)?.int64Value,
+                      previousDigest: previous, rollingUntil: previous == nil ? nil : rollingUntil)
     }
     static func pair(_ p: ClientPair) -> [String: Any] {
         ["client_id": p.clientID, "account": p.account, "digest": hex(p.secretDigest), "allow_ips": ips(p.allowIPs), "created_at": p.createdAt]
@@ -73,6 +77,7 @@ enum FeedCodec {
         switch c {
         case .keyCreated(let k): o = ["t": "key_created", "key": key(k)]
         case .keyUpdated(let k): o = ["t": "key_updated", "key": key(k)]
+        case .keyRolled(let k): o = ["t": "key_rolled", "key": key(k)]
         case .keyDeleted(let id): o = ["t": "key_deleted", "id": id]
         case .clientReplaced(let p, let r):
             var x: [String: Any] = ["t": "client_replaced", "pair": pair(p)]
@@ -99,6 +104,7 @@ enum FeedCodec {
         switch t {
         case "key_created": return .keyCreated(try key(obj("key")))
         case "key_updated": return .keyUpdated(try key(obj("key")))
+        case "key_rolled": return .keyRolled(try key(obj("key")))
         case "key_deleted": return .keyDeleted(id: (o["id"] as? String) ?? "")
         case "client_replaced": return .clientReplaced(try pair(obj("pair")), previousRetiresAt: (o["previous_retires_at"] as? NSNumber)?.int64Value)
         case "client_deleted": return .clientDeleted(account: (o["account"] as? String) ?? "")

@@ -161,6 +161,15 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
               seq BIGSERIAL PRIMARY KEY, host TEXT NOT NULL, body TEXT NOT NULL, at BIGINT NOT NULL)
             """,
         ]),
+        ("v2-roll-usage", [
+            "ALTER TABLE api_keys ADD COLUMN previous_digest BYTEA, ADD COLUMN rolling_until BIGINT",
+            "CREATE INDEX api_keys_previous_digest ON api_keys (previous_digest) WHERE previous_digest IS NOT NULL",
+            """
+            CREATE TABLE usage_counts (
+              subject TEXT NOT NULL, day INTEGER NOT NULL, result TEXT NOT NULL, count BIGINT NOT NULL,
+              PRIMARY KEY (subject, day, result))
+            """,
+        ]),
     ]
 
     func migrate() throws {
@@ -191,10 +200,12 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
 
     static func key(_ r: PostgresRandomAccessRow) throws -> APIKey? {
         guard let digest = SecretDigest(bytes: Array(try r["digest"].decode(ByteBuffer.self).readableBytesView)) else { return nil }
+        let previous = try r["previous_digest"].decode(ByteBuffer?.self).flatMap { SecretDigest(bytes: Array($0.readableBytesView)) }
         return APIKey(id: try r["id"].decode(String.self), account: try r["account"].decode(String.self), name: try r["name"].decode(String.self),
                       digest: digest, hint: try r["hint"].decode(String.self), allowIPs: FeedCodec.ips(try r["allow_ips"].decode(String.self)),
                       createdAt: try r["created_at"].decode(Int64.self), expiresAt: try r["expires_at"].decode(Int64?.self),
-                      lastUsedAt: try r["last_used_at"].decode(Int64?.self), lastUsedIP: try r["last_used_ip"].decode(String?.self))
+                      lastUsedAt: try r["last_used_at"].decode(Int64?.self), lastUsedIP: try r["last_used_ip"].decode(String?.self),
+                      previousDigest: previous, rollingUntil: previous == nil ? nil : try r["rolling_until"].decode(Int64?.self))
     }
 
     static func pair(_ r: PostgresRandomAccessRow) throws -> ClientPair? {
@@ -265,7 +276,7 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
 
     // MARK: writing
 
-    public func transaction(usage: [KeyUse], _ body: @escaping ([StateChange]) throws -> [StateChange]) throws {
+    public func transaction(usage: [KeyUse], counts: UsageCounts, _ body: @escaping ([StateChange]) throws -> [StateChange]) throws {
         let l = logger, after = feedPosition, me = hostID, lock = Self.writeLock
         final class Box: @unchecked Sendable { var body: (([StateChange]) throws -> [StateChange])? }
         let box = Box()
@@ -276,6 +287,8 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                 try await conn.query("SELECT pg_advisory_xact_lock(\(lock))", logger: l)
                 let (foreign, seen) = try await Self.readFeed(conn, after: after, host: me, logger: l)
                 let changes = try box.body!(foreign)
+                // Before the changes: a key deleted in this batch takes its counters with it.
+                try await Self.add(counts, conn, logger: l)
                 var last = seen
                 let now = Int64(Date().timeIntervalSince1970)
                 var entries: [String] = []
@@ -306,10 +319,11 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
     }
 
     /// Sweeps and last-use records: this host's own business, not fed to others.
-    public func commit(_ changes: [StateChange], usage: [KeyUse]) throws {
+    public func commit(_ changes: [StateChange], usage: [KeyUse], counts: UsageCounts) throws {
         let l = logger, retention = Self.feedRetention
         try onWriter { conn in
             try await conn.withTransaction(logger: l) { c in
+                try await Self.add(counts, c, logger: l)
                 for ch in changes {
                     try await Self.persist(ch, c, logger: l)
                     if case .purged(let e) = ch {
@@ -323,6 +337,32 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
         }
     }
 
+    /// Adds this host's counters to the shared ones: each host adds its own,
+    /// so a row holds the sum over hosts.
+    static func add(_ counts: UsageCounts, _ c: PostgresConnection, logger l: Logger) async throws {
+        let cells = counts.filter { $0.value > 0 }
+        guard !cells.isEmpty else { return }
+        let subjects = cells.map { $0.key.subject.text }, days = cells.map { Int32($0.key.day) }
+        let results = cells.map { $0.key.result.text }, ns = cells.map { $0.value }
+        try await c.query("""
+            INSERT INTO usage_counts (subject, day, result, count)
+            SELECT * FROM unnest(\(subjects)::text[], \(days)::int[], \(results)::text[], \(ns)::bigint[])
+            ON CONFLICT (subject, day, result) DO UPDATE SET count = usage_counts.count + EXCLUDED.count
+            """, logger: l)
+    }
+
+    public func usage(of subject: UsageSubject, fromDay: Int32) throws -> UsageCounts {
+        let l = logger, text = subject.text
+        return try onWriter { conn -> UsageCounts in
+            var out = UsageCounts()
+            for try await (day, result, n) in try await conn.query(
+                "SELECT day, result, count FROM usage_counts WHERE subject = \(text) AND day >= \(fromDay)", logger: l).decode((Int32, String, Int64).self) {
+                if let r = UsageResult(text: result) { out[UsageCell(subject: subject, day: day, result: r), default: 0] += n }
+            }
+            return out
+        }
+    }
+
     static func bytes(_ d: SecretDigest) -> ByteBuffer { ByteBuffer(bytes: d.bytes) }
 
     static func persist(_ change: StateChange, _ c: PostgresConnection, logger l: Logger) async throws {
@@ -333,13 +373,23 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                 VALUES (\(k.id), \(k.account), \(k.name), \(bytes(k.digest)), \(k.hint), \(FeedCodec.ips(k.allowIPs)), \(k.createdAt), \(k.expiresAt))
                 """, logger: l)
         case .keyUpdated(let k):
-            try await c.query("UPDATE api_keys SET name = \(k.name), allow_ips = \(FeedCodec.ips(k.allowIPs)) WHERE id = \(k.id)", logger: l)
+            try await c.query("""
+                UPDATE api_keys SET name = \(k.name), allow_ips = \(FeedCodec.ips(k.allowIPs)), previous_digest = \(k.previousDigest.map(bytes)),
+                  rolling_until = \(k.rollingUntil) WHERE id = \(k.id)
+                """, logger: l)
+        case .keyRolled(let k):
+            try await c.query("""
+                UPDATE api_keys SET digest = \(bytes(k.digest)), hint = \(k.hint), previous_digest = \(k.previousDigest.map(bytes)),
+                  rolling_until = \(k.rollingUntil) WHERE id = \(k.id)
+                """, logger: l)
         case .keyDeleted(let id):
             try await c.query("DELETE FROM api_keys WHERE id = \(id)", logger: l)
+            try await c.query("DELETE FROM usage_counts WHERE subject = \(UsageSubject.key(id).text)", logger: l)
         case .clientReplaced(let pair, let retiresAt):
             if let until = retiresAt {
                 try await c.query("UPDATE clients SET retires_at = \(until) WHERE account = \(pair.account) AND retires_at IS NULL", logger: l)
             } else {
+                try await c.query("DELETE FROM usage_counts WHERE subject IN (SELECT 'client:' || client_id FROM clients WHERE account = \(pair.account) AND retires_at IS NULL)", logger: l)
                 try await c.query("DELETE FROM clients WHERE account = \(pair.account) AND retires_at IS NULL", logger: l)
             }
             try await c.query("""
@@ -347,6 +397,7 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                 VALUES (\(pair.clientID), \(pair.account), \(bytes(pair.secretDigest)), \(FeedCodec.ips(pair.allowIPs)), \(pair.createdAt), NULL)
                 """, logger: l)
         case .clientDeleted(let account):
+            try await c.query("DELETE FROM usage_counts WHERE subject IN (SELECT 'client:' || client_id FROM clients WHERE account = \(account))", logger: l)
             try await c.query("DELETE FROM clients WHERE account = \(account)", logger: l)
         case .tokenIssued(let t):
             try await c.query("""
@@ -361,6 +412,13 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
             try await c.query("DELETE FROM clients WHERE retires_at IS NOT NULL AND retires_at <= \(e.at)", logger: l)
             try await c.query("DELETE FROM access_tokens WHERE expires_at <= \(e.at)", logger: l)
             try await c.query("DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= \(e.at)", logger: l)
+            try await c.query("UPDATE api_keys SET previous_digest = NULL, rolling_until = NULL WHERE rolling_until IS NOT NULL AND rolling_until <= \(e.at)", logger: l)
+            let first = UsageWindow.firstDay(at: e.at)
+            try await c.query("""
+                DELETE FROM usage_counts WHERE day < \(first)
+                   OR (subject LIKE 'key:%' AND NOT EXISTS (SELECT 1 FROM api_keys WHERE id = substr(subject, 5)))
+                   OR (subject LIKE 'client:%' AND NOT EXISTS (SELECT 1 FROM clients WHERE client_id = substr(subject, 8)))
+                """, logger: l)
         }
     }
 
@@ -373,7 +431,7 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
         return try onWriter { conn -> StateChange? in
             switch kind {
             case .apiKey:
-                for row in try await conn.query("SELECT * FROM api_keys WHERE digest = \(d)", logger: l).collect() {
+                for row in try await conn.query("SELECT * FROM api_keys WHERE digest = \(d) OR previous_digest = \(d)", logger: l).collect() {
                     if let k = try Self.key(row.makeRandomAccess()) { return .keyCreated(k) }
                 }
             case .accessToken:
@@ -443,6 +501,7 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
                 guard n == 0 else { throw Failure(description: "the PostgreSQL database already holds \(n) credentials; the copy goes into an empty database only") }
                 for k in s.keys {
                     try await Self.persist(.keyCreated(k), c, logger: l)
+                    if k.previousDigest != nil { try await Self.persist(.keyRolled(k), c, logger: l) }
                     try await c.query("UPDATE api_keys SET last_used_at = \(k.lastUsedAt), last_used_ip = \(k.lastUsedIP) WHERE id = \(k.id)", logger: l)
                 }
                 for p in s.clients {

@@ -12,6 +12,10 @@ enum Operation: Sendable {
     case createKey(account: String, NewKey)
     case updateKey(account: String, id: String, KeyChange)
     case deleteKey(account: String, id: String)
+    /// A new secret for the key; the old one is accepted for `grace` seconds (nil: not at all).
+    case rollKey(account: String, id: String, grace: Int64?)
+    /// SPEC 12: what each leaked secret is, and (unless `dryRun`) the end of the live ones.
+    case leaks([LeakedSecret], dryRun: Bool)
     case generateClient(account: String, allowIPs: IPAllowList, grace: Int64?)
     case deleteClient(account: String)
     case revokeAccountTokens(account: String)
@@ -26,6 +30,7 @@ enum OperationResult: Sendable {
     case client(ClientPair, secret: String, previous: ClientPair?)
     case token(AccessToken, secret: String)
     case count(Int)
+    case leaks([LeakOutcome])
     case done
 }
 
@@ -46,6 +51,9 @@ public final class Engine: @unchecked Sendable {
     private(set) var config: KeygateConfiguration
     private(set) var configLoadedAt: Timestamp
     private var dirtyUsage: [String: KeyUse] = [:]
+    /// Usage counters absorbed from the replicas (and tokens issued) that are
+    /// not on disk yet; written with the next commit or on the usage timer.
+    private var dirtyCounts: UsageCounts = [:]
     /// Set when a commit failed and the authoritative state could not be read
     /// back from disk: no mutation is accepted until it can be.
     private var masterIsStale = false
@@ -78,7 +86,7 @@ public final class Engine: @unchecked Sendable {
         self.replicas = replicas
         self.replicaByLoop = Dictionary(uniqueKeysWithValues: replicas.map { (ObjectIdentifier($0.loop), $0) })
         logger.info("state loaded", metadata: ["keys": "\(snap.keys.count)", "clients": "\(snap.clients.count)", "tokens": "\(snap.tokens.count)", "database": "\(store.location)"])
-        for r in replicas { r.usageSink = { [weak self] uses in self?.absorb(uses) } }
+        for r in replicas { r.usageSink = { [weak self] uses, counts in self?.absorb(uses, counts) } }
     }
 
     func replica(for loop: EventLoop) -> Replica {
@@ -138,10 +146,11 @@ public final class Engine: @unchecked Sendable {
         var foreign: [StateChange] = []
         var results: [Result<OperationResult, Error>] = []
         let usage = Array(dirtyUsage.values)
+        let counts = countsToWrite()
         do {
             // With several hosts, the store first hands over what the others
             // committed (under the write lock), so validation sees it all.
-            try store.transaction(usage: usage) { others in
+            try store.transaction(usage: usage, counts: counts) { others in
                 foreign = self.applyForeign(others)
                 let now = self.clock.now()
                 for p in batch {
@@ -160,7 +169,10 @@ public final class Engine: @unchecked Sendable {
                 }
                 return changes
             }
-            if !changes.isEmpty || store.sharedWithOtherHosts { dirtyUsage = [:] }
+            if !changes.isEmpty || store.sharedWithOtherHosts {
+                dirtyUsage = [:]
+                dirtyCounts = [:]  // nothing else runs on the queue meanwhile
+            }
             feedContact = clock.now()
         } catch {
             logger.error("state database write failed; nothing was changed", metadata: ["error": "\(error)"])
@@ -171,8 +183,14 @@ public final class Engine: @unchecked Sendable {
             return
         }
         for c in changes {
-            if case .tokenIssued = c { tokensIssued += 1 }
+            if case .tokenIssued(let t) = c {
+                tokensIssued += 1
+                dirtyCounts[UsageCell(subject: .client(t.clientID), day: UsageWindow.day(of: t.issuedAt), result: .tokenIssued), default: 0] += 1
+            }
             audit(c)
+        }
+        for r in results {
+            if case .success(.leaks(let outcomes)) = r { auditLeaks(outcomes) }
         }
         let answers = Array(zip(batch.map(\.promise), results))
         broadcast(foreign + changes).whenComplete { _ in
@@ -191,6 +209,9 @@ public final class Engine: @unchecked Sendable {
             logger.info("key updated", metadata: ["account": "\(k.account)", "key_id": "\(k.id)", "name": "\(k.name)"])
         case .keyDeleted(let id):
             logger.info("key deleted", metadata: ["key_id": "\(id)"])
+        case .keyRolled(let k):
+            logger.info("key rolled", metadata: ["account": "\(k.account)", "key_id": "\(k.id)", "name": "\(k.name)", "hint": "\(k.hint)",
+                                                 "previous_accepted_until": "\(k.rollingUntil.map(TimeText.format) ?? "now")"])
         case .clientReplaced(let p, let retiresAt):
             logger.info("client credentials generated", metadata: ["account": "\(p.account)", "client_id": "\(p.clientID)",
                                                                    "previous_retires_at": "\(retiresAt.map(String.init) ?? "now")"])
@@ -204,6 +225,16 @@ public final class Engine: @unchecked Sendable {
             logger.debug("oldest access tokens dropped over max_live_per_client", metadata: ["count": "\(d.count)"])
         case .purged:
             break
+        }
+    }
+
+    /// One line per leaked secret that was ended: its hint and account, never the secret.
+    private func auditLeaks(_ outcomes: [LeakOutcome]) {
+        for o in outcomes where o.action != .none && !o.dryRun {
+            var meta: Logger.Metadata = ["kind": "\(o.kind.name)", "hint": "\(o.hint)", "account": "\(o.account ?? "")", "action": "\(o.action.rawValue)"]
+            if let id = o.keyID { meta["key_id"] = "\(id)" }
+            if let id = o.clientID { meta["client_id"] = "\(id)" }
+            logger.notice("leaked secret reported", metadata: meta)
         }
     }
 
@@ -256,6 +287,23 @@ public final class Engine: @unchecked Sendable {
         case .deleteKey(let account, let id):
             let key = try KeyRules.checkUpdate(account: account, id: id, newName: nil, index: master)
             return (.done, [.keyDeleted(id: key.id)])
+        case .rollKey(let account, let id, let grace):
+            var key = try KeyRules.checkUpdate(account: account, id: id, newName: nil, index: master)
+            if key.isExpired(at: now) {
+                throw KeygateError.invalidArgument("key '\(id)' of account '\(account)' has expired; create a new key instead")
+            }
+            let secret = SecretFormat.generate(.apiKey)
+            // A roll during a grace ends the older secret's grace at once: only
+            // the secret just replaced stays accepted.
+            key.previousDigest = key.digest
+            key.rollingUntil = now + (grace ?? 0)
+            key.digest = SecretDigest(of: Array(secret.utf8))
+            key.hint = SecretFormat.hint(secret)
+            return (.key(key, secret: secret), [.keyRolled(key)])
+        case .leaks(let secrets, let dryRun):
+            var plan = LeakPlan(index: master, now: now, dryRun: dryRun)
+            let outcomes = secrets.map { plan.handle($0) }
+            return (.leaks(outcomes), dryRun ? [] : plan.changes)
         case .generateClient(let account, let allowIPs, let grace):
             try AccountName.validateNew(account)
             let previous = master.currentClient(account: account)
@@ -319,6 +367,10 @@ public final class Engine: @unchecked Sendable {
                 k.lastUsedAt = old.lastUsedAt
                 k.lastUsedIP = old.lastUsedIP
                 c = .keyUpdated(k)
+            } else if case .keyRolled(var k) = c, let old = master.key(id: k.id) {
+                k.lastUsedAt = old.lastUsedAt
+                k.lastUsedIP = old.lastUsedIP
+                c = .keyRolled(k)
             }
             master.apply(c)
             return c
@@ -496,8 +548,9 @@ public final class Engine: @unchecked Sendable {
     /// Last-use records a replica pushes once per turn of its event loop.
     /// They are in `master` at once (listings show them) and reach the disk
     /// in batches: with the next commit or on the usage timer.
-    private func absorb(_ uses: [String: KeyUse]) {
+    private func absorb(_ uses: [String: KeyUse], _ counts: UsageCounts) {
         queue.async {
+            UsageWindow.merge(&self.dirtyCounts, counts)
             for (id, u) in uses {
                 guard var key = self.master.key(id: id) else { continue }
                 if let prev = key.lastUsedAt, prev > u.at { continue }
@@ -512,12 +565,39 @@ public final class Engine: @unchecked Sendable {
     /// Writes the last-use records held in memory; runs on the usage timer.
     func writeUsage() {
         queue.async {
-            guard !self.dirtyUsage.isEmpty else { return }
+            guard !self.dirtyUsage.isEmpty || !self.dirtyCounts.isEmpty else { return }
             do {
-                try self.store.commit([], usage: Array(self.dirtyUsage.values))
+                try self.store.commit([], usage: Array(self.dirtyUsage.values), counts: self.countsToWrite())
                 self.dirtyUsage = [:]
+                self.dirtyCounts = [:]
             } catch {
                 self.logger.warning("could not record key usage; will retry", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The counters to write: those of credentials this host still knows
+    /// (a deleted key's usage is deleted with it, and stays deleted).
+    private func countsToWrite() -> UsageCounts {
+        dirtyCounts.filter { cell, _ in
+            switch cell.subject {
+            case .key(let id): return master.key(id: id) != nil
+            case .client(let id): return master.clientsByID[id] != nil
+            }
+        }
+    }
+
+    /// A subject's usage for the last `UsageWindow.days` UTC days: what the
+    /// store holds (every host's) plus what this host has not written yet.
+    /// Every event loop hands over its counters first, so a count answered
+    /// before this call is in it.
+    func usage(of subject: UsageSubject, on loop: EventLoop) -> EventLoopFuture<[UsageDay]> {
+        flush().flatMap {
+            self.read(on: loop) { e -> [UsageDay] in
+                let first = UsageWindow.firstDay(at: e.clock.now())
+                var counts = try e.store.usage(of: subject, fromDay: first)
+                UsageWindow.merge(&counts, e.dirtyCounts.filter { $0.key.subject == subject })
+                return UsageDay.days(of: subject, in: counts, from: first)
             }
         }
     }
@@ -671,9 +751,10 @@ public final class Engine: @unchecked Sendable {
     public func finish() {
         queue.sync {}  // the usage the replicas pushed is queued before this
         queue.sync {
-            guard !dirtyUsage.isEmpty else { return }
-            try? store.commit([], usage: Array(dirtyUsage.values))
+            guard !dirtyUsage.isEmpty || !dirtyCounts.isEmpty else { return }
+            try? store.commit([], usage: Array(dirtyUsage.values), counts: countsToWrite())
             dirtyUsage = [:]
+            dirtyCounts = [:]
         }
     }
 

@@ -20,8 +20,10 @@ public final class Replica: @unchecked Sendable {
     /// The last use handed to the engine per key, so repeats are not handed over again.
     private var lastHandedOver: [String: KeyUse] = [:]
     static let maxRemembered = 100_000
-    /// Where the last-use records go, once per turn of the loop (set by the engine).
-    var usageSink: (([String: KeyUse]) -> Void)?
+    /// Usage counters (SPEC 12) since this loop last handed them to the engine.
+    private var counts: UsageCounts = [:]
+    /// Where the last-use records and counters go, once per turn of the loop (set by the engine).
+    var usageSink: (([String: KeyUse], UsageCounts) -> Void)?
 
     init(loop: EventLoop, config: KeygateConfiguration, index: CredentialIndex) {
         self.loop = loop
@@ -55,22 +57,57 @@ public final class Replica: @unchecked Sendable {
             if lastHandedOver.count >= Self.maxRemembered { lastHandedOver.removeAll(keepingCapacity: true) }
             lastHandedOver[key.id] = use
             usage[key.id] = use
-            if !pushScheduled {
-                // One hand-over per turn of the loop, however many verifications it answered.
-                pushScheduled = true
-                loop.execute { self.pushUsage() }
-            }
+            schedulePush()
         }
         return verdict
+    }
+
+    @inline(__always)
+    private func schedulePush() {
+        if !pushScheduled {
+            // One hand-over per turn of the loop, however many verifications it answered.
+            pushScheduled = true
+            loop.execute { self.pushUsage() }
+        }
+    }
+
+    /// Counts an answered verification for the key or pair it names: in this
+    /// loop's memory only. A refusal is charged to the credential it names
+    /// when this host knows it (EXPIRED, REVOKED, IP_NOT_ALLOWED, RATE_LIMITED);
+    /// MALFORMED and UNKNOWN name none.
+    @inline(__always)
+    func count(_ answered: Verdict, secret: UnsafeBufferPointer<UInt8>, now: Timestamp) {
+        let subject: UsageSubject
+        let result: UsageResult
+        switch answered {
+        case .apiKey(let key, _):
+            subject = .key(key.id); result = .valid
+        case .accessToken(let token, _, _):
+            subject = .client(token.clientID); result = .valid
+        case .refused(let code):
+            guard let r = UsageResult(code) else { return }
+            let digest = SecretDigest(of: secret)
+            if let (key, _) = index.keyMatching(digest) {
+                subject = .key(key.id)
+            } else if let t = index.tokensByDigest[digest], t.digest.constantTimeEquals(digest) {
+                subject = .client(t.clientID)
+            } else {
+                return
+            }
+            result = r
+        }
+        counts[UsageCell(subject: subject, day: UsageWindow.day(of: now), result: result), default: 0] += 1
+        schedulePush()
     }
 
     /// Hands what this loop recorded to the engine.
     func pushUsage() {
         loop.preconditionInEventLoop()
         pushScheduled = false
-        guard !usage.isEmpty else { return }
-        let batch = usage
+        guard !usage.isEmpty || !counts.isEmpty else { return }
+        let batch = usage, tally = counts
         usage = [:]
-        usageSink?(batch)
+        counts = [:]
+        usageSink?(batch, tally)
     }
 }

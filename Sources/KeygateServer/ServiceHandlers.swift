@@ -72,6 +72,7 @@ struct ServiceHandlers {
             }
         }
         ctx.replica.stats.verifications[LoopStats.outcomeIndex(v)] += 1
+        ctx.replica.count(v, secret: secret, now: now)
         return v
     }
 

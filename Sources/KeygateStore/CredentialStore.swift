@@ -30,9 +30,12 @@ public protocol CredentialStore: AnyObject, Sendable {
     /// One write transaction for a batch of mutations. `body` gets the changes
     /// other hosts committed since this host last read the change feed (to
     /// apply before validating), and returns the changes to commit with them.
-    func transaction(usage: [KeyUse], _ body: @escaping ([StateChange]) throws -> [StateChange]) throws
-    /// Changes that are this host's own business: sweeps, last-use records.
-    func commit(_ changes: [StateChange], usage: [KeyUse]) throws
+    /// `counts` are usage counters to add (SPEC 12), written with the batch.
+    func transaction(usage: [KeyUse], counts: UsageCounts, _ body: @escaping ([StateChange]) throws -> [StateChange]) throws
+    /// Changes that are this host's own business: sweeps, last-use records, usage counters.
+    func commit(_ changes: [StateChange], usage: [KeyUse], counts: UsageCounts) throws
+    /// The stored counters of `subject` from `fromDay` on, summed over every host.
+    func usage(of subject: UsageSubject, fromDay: Int32) throws -> UsageCounts
     /// What other hosts committed since this host last read the feed; [] with one host.
     func changesFromOthers() throws -> [StateChange]
     /// The feed's position this host has read up to (0 with one host).
@@ -46,10 +49,14 @@ public protocol CredentialStore: AnyObject, Sendable {
 
 /// One host's store: nothing comes from elsewhere.
 extension CredentialStore {
-    public func transaction(usage: [KeyUse], _ body: @escaping ([StateChange]) throws -> [StateChange]) throws {
+    public func transaction(usage: [KeyUse], counts: UsageCounts, _ body: @escaping ([StateChange]) throws -> [StateChange]) throws {
         let changes = try body([])
-        if !changes.isEmpty { try commit(changes, usage: usage) }
+        if !changes.isEmpty { try commit(changes, usage: usage, counts: counts) }
     }
+    public func transaction(usage: [KeyUse], _ body: @escaping ([StateChange]) throws -> [StateChange]) throws {
+        try transaction(usage: usage, counts: [:], body)
+    }
+    public func commit(_ changes: [StateChange], usage: [KeyUse]) throws { try commit(changes, usage: usage, counts: [:]) }
     public func changesFromOthers() throws -> [StateChange] { [] }
     public var feedPosition: Int64 { 0 }
     public func lookUp(digest: SecretDigest, kind: SecretKind) throws -> StateChange? { nil }
@@ -67,6 +74,7 @@ public final class MemoryStore: CredentialStore, @unchecked Sendable {
     public private(set) var changeCount = 0
     public var failing = false
     public var lastUse: [String: KeyUse] = [:]
+    public var counts: UsageCounts = [:]
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String { "the store refused the write" }
@@ -84,12 +92,20 @@ public final class MemoryStore: CredentialStore, @unchecked Sendable {
                              tokens: Array(index.tokensByDigest.values).sorted { $0.issuedAt < $1.issuedAt })
     }
 
-    public func commit(_ changes: [StateChange], usage: [KeyUse]) throws {
+    public func commit(_ changes: [StateChange], usage: [KeyUse], counts new: UsageCounts) throws {
         if failing { throw Failure() }
-        for c in changes { index.apply(c) }
+        for c in changes {
+            index.apply(c)
+            if case .keyDeleted(let id) = c { counts = counts.filter { $0.key.subject != .key(id) } }
+        }
         for u in usage { lastUse[u.keyID] = u }
+        UsageWindow.merge(&counts, new)
         commits += 1
         changeCount += changes.count
+    }
+
+    public func usage(of subject: UsageSubject, fromDay: Int32) throws -> UsageCounts {
+        counts.filter { $0.key.subject == subject && $0.key.day >= fromDay }
     }
 }
 

@@ -83,6 +83,19 @@ public final class Store: CredentialStore, @unchecked Sendable {
                 CREATE INDEX access_tokens_expiry ON access_tokens(expires_at);
                 """)
         }
+        m.registerMigration("v2-roll-usage") { db in
+            try db.execute(sql: """
+                ALTER TABLE api_keys ADD COLUMN previous_digest BLOB;
+                ALTER TABLE api_keys ADD COLUMN rolling_until INTEGER;
+                CREATE TABLE usage_counts (
+                  subject TEXT NOT NULL,
+                  day INTEGER NOT NULL,
+                  result TEXT NOT NULL,
+                  count INTEGER NOT NULL,
+                  PRIMARY KEY (subject, day, result)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 
@@ -106,15 +119,18 @@ public final class Store: CredentialStore, @unchecked Sendable {
             // tenth of the start-up time), rows through a cursor.
             if let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM api_keys") { s.keys.reserveCapacity(n) }
             let keys = try Row.fetchCursor(db, sql: """
-                SELECT id, account, name, digest, hint, allow_ips, created_at, expires_at, last_used_at, last_used_ip
+                SELECT id, account, name, digest, hint, allow_ips, created_at, expires_at, last_used_at, last_used_ip,
+                       previous_digest, rolling_until
                 FROM api_keys ORDER BY rowid
                 """)
             while let row = try keys.next() {
                 guard let digest = SecretDigest(bytes: [UInt8](row[3] as Data)) else { continue }
+                let previous = (row[10] as Data?).flatMap { SecretDigest(bytes: [UInt8]($0)) }
                 s.keys.append(APIKey(
                     id: row[0], account: row[1], name: row[2], digest: digest, hint: row[4],
                     allowIPs: Store.decodeAllowList(row[5]), createdAt: row[6],
-                    expiresAt: row[7], lastUsedAt: row[8], lastUsedIP: row[9]))
+                    expiresAt: row[7], lastUsedAt: row[8], lastUsedIP: row[9],
+                    previousDigest: previous, rollingUntil: previous == nil ? nil : row[11]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM clients ORDER BY rowid") {
                 guard let digest = SecretDigest(bytes: [UInt8](row["secret_digest"] as Data)) else { continue }
@@ -135,13 +151,32 @@ public final class Store: CredentialStore, @unchecked Sendable {
     public typealias Usage = KeyUse
 
     /// Persists a batch of changes in one transaction: one fsync for all of them.
-    public func commit(_ changes: [StateChange], usage: [Usage] = []) throws {
+    public func commit(_ changes: [StateChange], usage: [Usage], counts: UsageCounts) throws {
         try db.write { db in
+            for (cell, n) in counts where n > 0 {
+                try db.cachedStatement(sql: """
+                    INSERT INTO usage_counts (subject, day, result, count) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (subject, day, result) DO UPDATE SET count = count + excluded.count
+                    """).execute(arguments: [cell.subject.text, Int64(cell.day), cell.result.text, n])
+            }
+            // After the counters: a key deleted in this batch takes them with it.
             for change in changes { try Store.persist(change, db) }
             for u in usage {
                 try db.execute(sql: "UPDATE api_keys SET last_used_at = ?, last_used_ip = ? WHERE id = ?",
                                arguments: [u.at, u.ip, u.keyID])
             }
+        }
+    }
+
+    public func usage(of subject: UsageSubject, fromDay: Int32) throws -> UsageCounts {
+        try db.read { db in
+            var out = UsageCounts()
+            for row in try Row.fetchAll(db, sql: "SELECT day, result, count FROM usage_counts WHERE subject = ? AND day >= ?",
+                                        arguments: [subject.text, Int64(fromDay)]) {
+                guard let r = UsageResult(text: row[1]) else { continue }
+                out[UsageCell(subject: subject, day: Int32(truncatingIfNeeded: row[0] as Int64), result: r), default: 0] += row[2] as Int64
+            }
+            return out
         }
     }
 
@@ -153,15 +188,21 @@ public final class Store: CredentialStore, @unchecked Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [k.id, k.account, k.name, Data(k.digest.bytes), k.hint, encodeAllowList(k.allowIPs), k.createdAt, k.expiresAt])
         case .keyUpdated(let k):
-            try db.cachedStatement(sql: "UPDATE api_keys SET name = ?, allow_ips = ? WHERE id = ?")
-                           .execute(arguments: [k.name, encodeAllowList(k.allowIPs), k.id])
+            try db.cachedStatement(sql: "UPDATE api_keys SET name = ?, allow_ips = ?, previous_digest = ?, rolling_until = ? WHERE id = ?")
+                           .execute(arguments: [k.name, encodeAllowList(k.allowIPs), k.previousDigest.map { Data($0.bytes) }, k.rollingUntil, k.id])
+        case .keyRolled(let k):
+            try db.cachedStatement(sql: "UPDATE api_keys SET digest = ?, hint = ?, previous_digest = ?, rolling_until = ? WHERE id = ?")
+                .execute(arguments: [Data(k.digest.bytes), k.hint, k.previousDigest.map { Data($0.bytes) }, k.rollingUntil, k.id])
         case .keyDeleted(let id):
             try db.cachedStatement(sql: "DELETE FROM api_keys WHERE id = ?").execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM usage_counts WHERE subject = ?").execute(arguments: [UsageSubject.key(id).text])
         case .clientReplaced(let pair, let retiresAt):
             if let until = retiresAt {
                 try db.cachedStatement(sql: "UPDATE clients SET retires_at = ? WHERE account = ? AND retires_at IS NULL")
                                .execute(arguments: [until, pair.account])
             } else {
+                try db.cachedStatement(sql: "DELETE FROM usage_counts WHERE subject IN (SELECT 'client:' || client_id FROM clients WHERE account = ? AND retires_at IS NULL)")
+                    .execute(arguments: [pair.account])
                 try db.cachedStatement(sql: "DELETE FROM clients WHERE account = ? AND retires_at IS NULL").execute(arguments: [pair.account])
             }
             try db.cachedStatement(sql: """
@@ -169,6 +210,8 @@ public final class Store: CredentialStore, @unchecked Sendable {
                 VALUES (?, ?, ?, ?, ?, NULL)
                 """).execute(arguments: [pair.clientID, pair.account, Data(pair.secretDigest.bytes), encodeAllowList(pair.allowIPs), pair.createdAt])
         case .clientDeleted(let account):
+            try db.cachedStatement(sql: "DELETE FROM usage_counts WHERE subject IN (SELECT 'client:' || client_id FROM clients WHERE account = ?)")
+                .execute(arguments: [account])
             try db.cachedStatement(sql: "DELETE FROM clients WHERE account = ?").execute(arguments: [account])
         case .tokenIssued(let t):
             try db.cachedStatement(sql: """
@@ -188,6 +231,14 @@ public final class Store: CredentialStore, @unchecked Sendable {
             try db.cachedStatement(sql: "DELETE FROM clients WHERE retires_at IS NOT NULL AND retires_at <= ?").execute(arguments: [now])
             try db.cachedStatement(sql: "DELETE FROM access_tokens WHERE expires_at <= ?").execute(arguments: [now])
             try db.cachedStatement(sql: "DELETE FROM api_keys WHERE expires_at IS NOT NULL AND expires_at <= ?").execute(arguments: [now])
+            try db.cachedStatement(sql: "UPDATE api_keys SET previous_digest = NULL, rolling_until = NULL WHERE rolling_until IS NOT NULL AND rolling_until <= ?")
+                .execute(arguments: [now])
+            // Counters older than the window, and those of credentials that are gone.
+            try db.cachedStatement(sql: """
+                DELETE FROM usage_counts WHERE day < ?
+                   OR (subject LIKE 'key:%' AND substr(subject, 5) NOT IN (SELECT id FROM api_keys))
+                   OR (subject LIKE 'client:%' AND substr(subject, 8) NOT IN (SELECT client_id FROM clients))
+                """).execute(arguments: [Int64(UsageWindow.firstDay(at: now))])
         }
     }
 
