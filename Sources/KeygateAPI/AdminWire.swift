@@ -2,9 +2,9 @@ import KeygateCore
 
 // The admin socket's request and answer types (SPEC section 6).
 
-private let exampleTime: Timestamp = 1_796_198_400  // 2026-12-02T08:00:00Z
-private let exampleKeyID = "key_4fT9aQ2mZ8bW1cXe"
-private let exampleClientID = "kgc_7Hs2LmQ9xT4vB8nR1cZpK3wE"
+let exampleTime: Timestamp = 1_796_198_400  // 2026-12-02T08:00:00Z
+let exampleKeyID = "key_4fT9aQ2mZ8bW1cXe"
+let exampleClientID = "kgc_7Hs2LmQ9xT4vB8nR1cZpK3wE"
 
 /// What the admin API shows of an API key: never the secret, only its hint.
 public struct KeyView: WireType, Equatable {
@@ -16,23 +16,28 @@ public struct KeyView: WireType, Equatable {
     public var expiresAt: Timestamp?
     public var lastUsedAt: Timestamp?
     public var lastUsedIP: String?
+    /// While the secret before a roll is still accepted: until when.
+    public var rollingUntil: Timestamp?
 
-    public init(_ k: APIKey) {
+    /// The key as it stands at `now`: `rolling_until` only while the grace runs.
+    public init(_ k: APIKey, now: Timestamp) {
         id = k.id; name = k.name; hint = k.hint; allowIPs = k.allowIPs.networks.map(\.description)
         createdAt = k.createdAt; expiresAt = k.expiresAt; lastUsedAt = k.lastUsedAt; lastUsedIP = k.lastUsedIP
+        rollingUntil = k.isRolling(at: now) ? k.rollingUntil : nil
     }
 
     init(id: String, name: String, hint: String, allowIPs: [String], createdAt: Timestamp, expiresAt: Timestamp?,
-         lastUsedAt: Timestamp?, lastUsedIP: String?) {
+         lastUsedAt: Timestamp?, lastUsedIP: String?, rollingUntil: Timestamp? = nil) {
         self.id = id; self.name = name; self.hint = hint; self.allowIPs = allowIPs; self.createdAt = createdAt
-        self.expiresAt = expiresAt; self.lastUsedAt = lastUsedAt; self.lastUsedIP = lastUsedIP
+        self.expiresAt = expiresAt; self.lastUsedAt = lastUsedAt; self.lastUsedIP = lastUsedIP; self.rollingUntil = rollingUntil
     }
 
     public var members: JSONObject {
         ["id": .string(id), "name": .string(name), "hint": .string(hint),
          "allow_ips": .array(allowIPs.map(JSON.string)),
          "created_at": .string(TimeText.format(createdAt)), "expires_at": timeJSON(expiresAt),
-         "last_used_at": timeJSON(lastUsedAt), "last_used_ip": lastUsedIP.map(JSON.string) ?? .null]
+         "last_used_at": timeJSON(lastUsedAt), "last_used_ip": lastUsedIP.map(JSON.string) ?? .null,
+         "rolling_until": timeJSON(rollingUntil)]
     }
     public var json: JSON { .object(members) }
 
@@ -40,7 +45,8 @@ public struct KeyView: WireType, Equatable {
         let m = try Members(json, Self.schemaName)
         self.init(id: try m.string("id"), name: try m.string("name"), hint: try m.string("hint"), allowIPs: try m.strings("allow_ips"),
                   createdAt: try m.time("created_at"), expiresAt: m.optionalTime("expires_at"),
-                  lastUsedAt: m.optionalTime("last_used_at"), lastUsedIP: m.optionalString("last_used_ip"))
+                  lastUsedAt: m.optionalTime("last_used_at"), lastUsedIP: m.optionalString("last_used_ip"),
+                  rollingUntil: m.optionalTime("rolling_until"))
     }
 
     public static let schemaName = "Key"
@@ -53,6 +59,7 @@ public struct KeyView: WireType, Equatable {
         ("expires_at", Schema.nullable(Schema.time)),
         ("last_used_at", Schema.nullable(Schema.time)),
         ("last_used_ip", Schema.nullable(Schema.string("The address of the last successful verification, when one was given."))),
+        ("rolling_until", Schema.nullable(Schema.described(Schema.time, "After a roll with a grace: the secret before it is accepted until this time; null otherwise."))),
     ]
     public static let schema = Schema.object(properties, required: properties.map(\.0), description: "An API key, without its secret.")
     public static let example = KeyView(id: exampleKeyID, name: "CRM sync", hint: "kg_Xy3Pq", allowIPs: ["203.0.113.7"],

@@ -61,6 +61,12 @@ public struct AdminClient: Sendable {
     }
     public func deleteClient(account: String) throws { try client.send(.deleteClient, ["account": account]) }
     public func revokeTokens(account: String) throws -> TokensRevoked { try client.call(.revokeTokens, ["account": account]) }
+    public func rollKey(account: String, id: String, _ request: RollKeyRequest) throws -> RolledKey {
+        try client.call(.rollKey, ["account": account, "id": id], body: request.json)
+    }
+    public func keyUsage(account: String, id: String) throws -> UsageReport { try client.call(.keyUsage, ["account": account, "id": id]) }
+    public func clientUsage(account: String) throws -> UsageReport { try client.call(.clientUsage, ["account": account]) }
+    public func leaks(_ request: LeaksRequest) throws -> LeakReport { try client.call(.reportLeaks, body: request.json) }
     public func document() throws -> JSON { try client.send(.adminDocument).json() }
 }
 
@@ -70,6 +76,17 @@ public struct ServiceClient: Sendable {
     public init(socketPath: String, timeoutSeconds: Int = 30) { client = KeygateClient(socketPath: socketPath, timeoutSeconds: timeoutSeconds) }
 
     public func verify(_ request: VerifyRequest) throws -> VerifyResponse { try client.call(.verify, body: request.json) }
+    /// RFC 7662 introspection of an API key or access token.
+    public func introspect(_ secret: String) throws -> IntrospectionResponse {
+        let e = RouteTable.endpoint(.introspect)
+        let body = Array(("token=" + PercentEncoding.encodeSegment(secret)).utf8)
+        let reply = try client.http.request(e.method, e.path([:]), body: body, headers: [("Content-Type", "application/x-www-form-urlencoded")])
+        guard reply.status == 200 else {
+            throw ClientError.refused((try? reply.json()).flatMap { APIError(json: $0, status: reply.status) }
+                                      ?? APIError(reply.status, "http_\(reply.status)", "keygated answered \(reply.status)"))
+        }
+        do { return try IntrospectionResponse(json: try reply.json()) } catch { throw ClientError.badResponse("introspect: \(error)") }
+    }
     public func health() throws -> HealthResponse { try client.call(.healthz) }
     public func document() throws -> JSON { try client.send(.serviceDocument).json() }
 }

@@ -7,7 +7,8 @@ public enum OpenAPIDocument {
         APIErrorWire.self, VerifyRequest.self, VerifyResponse.self, HealthResponse.self, TokenResponse.self, IntrospectionResponse.self,
         KeyView.self, KeyList.self, CreatedKey.self, CreateKeyRequest.self, UpdateKeyRequest.self, ClientView.self,
         GenerateClientRequest.self, GeneratedClient.self, TokensRevoked.self, AccountSummary.self, AccountList.self,
-        StatusView.self, ReloadResult.self,
+        StatusView.self, ReloadResult.self, RollKeyRequest.self, RolledKey.self, UsageDayView.self, UsageReport.self,
+        LeaksRequest.self, LeakResult.self, LeakReport.self,
     ]
     public static let schemas: [String: JSON] = Dictionary(uniqueKeysWithValues: types.map { ($0.schemaName, $0.schema) })
 

@@ -33,6 +33,10 @@ public enum OperationID: String, CaseIterable, Sendable {
     case generateClient = "generateClient"
     case deleteClient = "deleteClient"
     case revokeTokens = "revokeAccountTokens"
+    case rollKey = "rollKey"
+    case keyUsage = "getKeyUsage"
+    case clientUsage = "getClientUsage"
+    case reportLeaks = "reportLeaks"
     case adminDocument = "getAdminOpenAPI"
 }
 
@@ -276,6 +280,8 @@ public enum RouteTable {
                           ErrorDoc(409, ["key_limit_reached", "name_taken"], "The account holds max_keys keys already (`limit` and `policy` say which), or has a key of that name."),
                           ErrorDoc(503, ["storage_unavailable"], "The state database could not be written; nothing was created.")],
                  links: [LinkDoc("UpdateKey", .updateKey, [("account", "$request.path.account"), ("id", "$response.body#/id")]),
+                         LinkDoc("RollKey", .rollKey, [("account", "$request.path.account"), ("id", "$response.body#/id")]),
+                         LinkDoc("KeyUsage", .keyUsage, [("account", "$request.path.account"), ("id", "$response.body#/id")]),
                          LinkDoc("DeleteKey", .deleteKey, [("account", "$request.path.account"), ("id", "$response.body#/id")]),
                          LinkDoc("ListKeys", .listKeys, [("account", "$request.path.account")])]),
         Endpoint(.updateKey, .admin, "PATCH", "/v1/accounts/{account}/keys/{id}", role: .manage,
@@ -290,6 +296,26 @@ public enum RouteTable {
                  success: Success(204, "Deleted."),
                  errors: [badAccount, ErrorDoc(404, ["not_found"], "No such key in this account."),
                           ErrorDoc(503, ["storage_unavailable"], "The state database could not be written; nothing was deleted.")]),
+        Endpoint(.rollKey, .admin, "POST", "/v1/accounts/{account}/keys/{id}/roll", role: .manage,
+                 summary: "Give a key a new secret, with an overlap",
+                 description: "Same id, name, restrictions and usage; the new secret is shown this once. The old secret keeps verifying until `grace` ends (default: it stops at once), then is refused REVOKED whether or not the sweep ran. A second roll during a grace ends the older secret's grace at once. Durable before it is answered.",
+                 request: .json(RollKeyRequest.self), requestRequired: false,
+                 success: Success(201, "The key with its new secret.", .json(RolledKey.self),
+                                  headers: [HeaderDoc("Cache-Control", "no-store", required: true)]),
+                 errors: [badAccount, ErrorDoc(404, ["not_found"], "No such key in this account."),
+                          ErrorDoc(503, ["storage_unavailable"], "The state database could not be written; nothing was changed.")],
+                 links: [LinkDoc("ListKeys", .listKeys, [("account", "$request.path.account")]),
+                         LinkDoc("KeyUsage", .keyUsage, [("account", "$request.path.account"), ("id", "$response.body#/id")])]),
+        Endpoint(.keyUsage, .admin, "GET", "/v1/accounts/{account}/keys/{id}/usage", role: .manage,
+                 summary: "A key's verifications per day",
+                 description: "Per UTC day for the last 30 days: verifications answered valid, and refused ones by code, summed over every host. Counted in memory on the verification path and written in batches; a count answered on this host before the request is in the answer, another host's within its usage write interval (5 s).",
+                 success: Success(200, "The key's usage.", .json(UsageReport.self)),
+                 errors: [badAccount, ErrorDoc(404, ["not_found"], "No such key in this account.")]),
+        Endpoint(.clientUsage, .admin, "GET", "/v1/accounts/{account}/client/usage", role: .manage,
+                 summary: "The client pair's tokens and verifications per day",
+                 description: "For the account's current pair, per UTC day for the last 30 days: access tokens issued, and verifications of its tokens (valid, refused by code), summed over every host. A new pair starts with no usage.",
+                 success: Success(200, "The pair's usage.", .json(UsageReport.self)),
+                 errors: [badAccount, ErrorDoc(404, ["not_found"], "The account has no client credentials.")]),
         Endpoint(.showClient, .admin, "GET", "/v1/accounts/{account}/client", role: .manage,
                  summary: "Show an account's client pair", description: "The client id, never the secret; replaced pairs still in their grace are listed under `retiring`.",
                  success: Success(200, "The current pair.", .json(ClientView.self)),
@@ -312,6 +338,13 @@ public enum RouteTable {
                  summary: "Revoke every live access token of an account", description: "The pair stays; integrations ask for new tokens.",
                  success: Success(200, "How many were revoked.", .json(TokensRevoked.self)),
                  errors: [badAccount, ErrorDoc(503, ["storage_unavailable"], "The state database could not be written; nothing was revoked.")]),
+        Endpoint(.reportLeaks, .admin, "POST", "/v1/leaks", role: .admin,
+                 summary: "Report leaked secrets",
+                 description: "For each secret: a live API key is deleted, a live access token revoked (so is a rolled key's old secret in its grace), a live client secret reported (its pair is not replaced automatically). The answer names each secret by hint, never more; one audit line per secret acted on. With `dry_run` nothing changes and the answer says what would be done. Any entry that is not a Keygate secret refuses the whole request (400, naming its position only).",
+                 request: .json(LeaksRequest.self),
+                 success: Success(200, "What was done, per secret, in order.", .json(LeakReport.self), headers: [HeaderDoc("Cache-Control", "no-store", required: true)]),
+                 errors: [ErrorDoc(400, ["invalid_request"], "The body is not the object described, has 0 or more than 1000 secrets, or an entry is not a Keygate secret; nothing was changed."),
+                          ErrorDoc(503, ["storage_unavailable"], "The state database could not be written; nothing was changed.")]),
         Endpoint(.adminDocument, .admin, "GET", "/openapi.json", role: .manage,
                  summary: "This socket's OpenAPI 3.1 document", description: "The same document as docs/openapi/admin.json and `keygate api-docs admin`.",
                  success: Success(200, "The document.", .openAPI)),

@@ -183,6 +183,23 @@ public enum SecretFormat {
         classify(Array(secret.utf8))
     }
 
+    /// Why `s` is not a well-formed secret, in words that quote none of it:
+    /// for error messages about text that may be a secret.
+    public static func whyNot(_ s: String) -> String {
+        let u = Array(s.utf8)
+        let kinds = SecretKind.allCases.sorted { $0.prefix.count > $1.prefix.count }
+        guard let kind = kinds.first(where: { u.starts(with: Array($0.prefix.utf8)) }) else {
+            return "\(u.count) bytes that start with none of kg_, kgs_, kgat_"
+        }
+        guard u.count == kind.length else {
+            return "\(kind.prefix) followed by \(u.count - kind.prefix.utf8.count) characters; expected \(kind.length - kind.prefix.utf8.count)"
+        }
+        if !u.dropFirst(kind.prefix.utf8.count).allSatisfy(Base62.isDigit) {
+            return "\(kind.prefix) with characters outside A-Z a-z 0-9"
+        }
+        return "\(kind.prefix) with a checksum that does not match: mistyped or altered"
+    }
+
     /// Whether text holds anything that could be a Keygate secret or part of
     /// one: such text is never echoed, stored as a name, or logged.
     public static func mightContainSecret<S: StringProtocol>(_ s: S) -> Bool {

@@ -201,6 +201,16 @@ public enum ToolTable {
                  parameters: [account], output: ClientView.schema, readOnly: true, destructive: false, idempotent: true) { args, ctx in
             try ctx.admin.client.call(.showClient, ["account": try args.account(ctx)], as: ClientView.self).json
         },
+        ToolSpec(name: "key_usage", title: "API key usage",
+                 description: "A key's verifications per UTC day for the last 30 days: valid, and refused by code (EXPIRED, REVOKED, IP_NOT_ALLOWED, RATE_LIMITED), summed over every host. Days without use are left out.",
+                 parameters: [account, keyID], output: UsageReport.schema, readOnly: true, destructive: false, idempotent: true) { args, ctx in
+            try ctx.admin.keyUsage(account: try args.account(ctx), id: try args.required("key_id")).json
+        },
+        ToolSpec(name: "client_usage", title: "OAuth client usage",
+                 description: "The account's current client pair per UTC day for the last 30 days: access tokens issued and verifications of its tokens (valid, refused by code), summed over every host.",
+                 parameters: [account], output: UsageReport.schema, readOnly: true, destructive: false, idempotent: true) { args, ctx in
+            try ctx.admin.clientUsage(account: try args.account(ctx)).json
+        },
         ToolSpec(name: "create_key", title: "Create API key",
                  description: "Create an API key. Its secret is written to a new file (mode 0600) and the result names the file and the secret's hint; the secret itself is shown only with --reveal-secrets.",
                  parameters: [account, p("name", KeyNameSchema.schema, required: true), allowIPs,
@@ -225,6 +235,16 @@ public enum ToolTable {
             let account = try args.account(ctx), id = try args.required("key_id")
             try ctx.admin.deleteKey(account: account, id: id)
             return ["deleted": true, "account": .string(account), "key_id": .string(id)]
+        },
+        ToolSpec(name: "roll_key", title: "Roll API key",
+                 description: "Give a key a new secret, keeping its id, name and restrictions. The old secret keeps working until grace ends (omitted: it stops at once); rolling again during a grace ends the older secret at once. The new secret goes to a new file (mode 0600) unless --reveal-secrets.",
+                 parameters: [account, keyID,
+                              p("grace", Schema.described(Schema.duration, "Keep accepting the old secret this long (1s to 30d); omitted: it stops at once."))],
+                 output: secretKept(RolledKey.schema, secret: "key"), readOnly: false, destructive: true, idempotent: false) { args, ctx in
+            let account = try args.account(ctx), id = try args.required("key_id")
+            try ctx.vault?.prepare()
+            let rolled = try ctx.admin.rollKey(account: account, id: id, RollKeyRequest(grace: try args.string("grace")))
+            return try keep(rolled.json, field: "key", label: "\(account)-\(id)-rolled", ctx)
         },
         ToolSpec(name: "generate_client", title: "Generate OAuth client",
                  description: "Generate the account's OAuth 2.0 client id and secret. Replaces an existing pair: the old secret and its tokens stop working at once, or after grace. The secret goes to a new file (mode 0600) unless --reveal-secrets.",

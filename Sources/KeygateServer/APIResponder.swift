@@ -96,6 +96,20 @@ struct APIResponder: Responder {
             }
         case .deleteClient: return admin.withAccount(p, ctx) { admin.deleteClient($0, ctx) }
         case .revokeTokens: return admin.withAccount(p, ctx) { admin.revokeTokens($0, ctx) }
+        case .rollKey:
+            return admin.withAccount(p, ctx) { a in
+                let body: JSON? = req.body.readableBytes > 0 ? try req.json() : Optional<JSON>.none
+                return admin.rollKey(a, try admin.keyID(p), grace: try RollKeyRequest(json: body).validated(), ctx)
+            }
+        case .keyUsage: return admin.withAccount(p, ctx) { a in admin.keyUsage(a, try admin.keyID(p), ctx) }
+        case .clientUsage: return admin.withAccount(p, ctx) { admin.clientUsage($0, ctx) }
+        case .reportLeaks:
+            do {
+                let request = try LeaksRequest(json: req.json())
+                return .later(admin.leaks(try request.validated(), dryRun: request.dryRun, ctx))
+            } catch {
+                return .now(.error(APIError(any: error), allocator: ctx.allocator))
+            }
         }
     }
 }

@@ -68,7 +68,8 @@ struct AdminHandlers {
 
     func listKeys(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
         engine.keys(account: account, on: ctx.loop).map { keys in
-            .wire(.ok, KeyList(account: account, keys: keys.map(KeyView.init)), ctx)
+            let now = clock.now()
+            return .wire(.ok, KeyList(account: account, keys: keys.map { KeyView($0, now: now) }), ctx)
         }
     }
 
@@ -76,7 +77,7 @@ struct AdminHandlers {
         engine.submit(.createKey(account: account, key), on: ctx.loop).map { r in
             guard case .key(let key, let secret?) = r else { preconditionFailure("create returns the new key") }
             let location = RouteTable.endpoint(.updateKey).path(["account": account, "id": key.id])
-            return .wire(.created, CreatedKey(key: KeyView(key), account: account, secret: secret), ctx,
+            return .wire(.created, CreatedKey(key: KeyView(key, now: clock.now()), account: account, secret: secret), ctx,
                          headers: [("Cache-Control", "no-store"), ("Location", location)])
         }
     }
@@ -84,12 +85,58 @@ struct AdminHandlers {
     func updateKey(_ account: String, _ id: String, _ change: KeyChange, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
         engine.submit(.updateKey(account: account, id: id, change), on: ctx.loop).map { r in
             guard case .key(let key, _) = r else { preconditionFailure("update returns the key") }
-            return .wire(.ok, KeyView(key), ctx)
+            return .wire(.ok, KeyView(key, now: clock.now()), ctx)
         }
     }
 
     func deleteKey(_ account: String, _ id: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
         engine.submit(.deleteKey(account: account, id: id), on: ctx.loop).map { _ in .empty(.noContent) }
+    }
+
+    func rollKey(_ account: String, _ id: String, grace: Int64?, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        let before = engine.read(on: ctx.loop) { $0.master.key(id: id)?.hint }
+        return before.flatMap { previousHint in
+            engine.submit(.rollKey(account: account, id: id, grace: grace), on: ctx.loop).map { r in
+                guard case .key(let key, let secret?) = r else { preconditionFailure("roll returns the key") }
+                let until = key.rollingUntil ?? key.createdAt
+                return .wire(.created, RolledKey(key: KeyView(key, now: clock.now()), account: account, secret: secret,
+                                                 previousHint: previousHint ?? "", previousAcceptedUntil: until), ctx,
+                             headers: [("Cache-Control", "no-store")])
+            }
+        }
+    }
+
+    func keyUsage(_ account: String, _ id: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.read(on: ctx.loop) { e -> Bool in e.master.key(id: id)?.account == account }.flatMap { known in
+            guard known else {
+                return ctx.loop.makeFailedFuture(KeygateError.keyRule(.unknownKey(account: account, id: id)))
+            }
+            return engine.usage(of: .key(id), on: ctx.loop).map { days in
+                .wire(.ok, Self.report(account: account, key: id, client: nil, days: days, now: clock.now()), ctx)
+            }
+        }
+    }
+
+    func clientUsage(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.read(on: ctx.loop) { $0.master.currentClient(account: account)?.clientID }.flatMap { cid in
+            guard let cid else { return ctx.loop.makeFailedFuture(KeygateError.noClient(account: account)) }
+            return engine.usage(of: .client(cid), on: ctx.loop).map { days in
+                .wire(.ok, Self.report(account: account, key: nil, client: cid, days: days, now: clock.now()), ctx)
+            }
+        }
+    }
+
+    static func report(account: String, key: String?, client: String?, days: [UsageDay], now: Timestamp) -> UsageReport {
+        UsageReport(account: account, keyID: key, clientID: client,
+                    from: UsageWindow.date(ofDay: UsageWindow.firstDay(at: now)), to: UsageWindow.date(ofDay: UsageWindow.day(of: now)),
+                    days: days.map { UsageDayView($0, client: client != nil) })
+    }
+
+    func leaks(_ secrets: [LeakedSecret], dryRun: Bool, _ ctx: ResponderContext) -> EventLoopFuture<Response> {
+        engine.submit(.leaks(secrets, dryRun: dryRun), on: ctx.loop).map { r in
+            guard case .leaks(let outcomes) = r else { preconditionFailure("leaks returns outcomes") }
+            return .wire(.ok, LeakReport(dryRun: dryRun, results: outcomes.map(LeakResult.init)), ctx, headers: [("Cache-Control", "no-store")])
+        }
     }
 
     func showClient(_ account: String, _ ctx: ResponderContext) -> EventLoopFuture<Response> {

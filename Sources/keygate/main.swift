@@ -13,7 +13,8 @@ struct Keygate: ParsableCommand {
             """,
         version: KeygateVersion.string,
         subcommands: [StatusCommand.self, ReloadCommand.self, ConfigCommand.self, KeyCommand.self,
-                      ClientCommand.self, TokensCommand.self, AccountsCommand.self, VerifyCommand.self, APIDocsCommand.self, MCPCommand.self])
+                      ClientCommand.self, TokensCommand.self, AccountsCommand.self, VerifyCommand.self, ScanCommand.self,
+                      APIDocsCommand.self, MCPCommand.self])
 }
 
 // SPEC 7 exit codes: ArgumentParser's own usage code (64) becomes 2.

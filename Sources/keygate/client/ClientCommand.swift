@@ -5,7 +5,7 @@ import KeygateCore
 struct ClientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client", abstract: "OAuth 2.0 client credentials: one pair per account.",
-        subcommands: [ClientShowCommand.self, ClientGenerateCommand.self, ClientDeleteCommand.self])
+        subcommands: [ClientShowCommand.self, ClientGenerateCommand.self, ClientDeleteCommand.self, ClientUsageCommand.self])
 }
 
 struct TokensCommand: ParsableCommand {
