@@ -296,7 +296,9 @@ public final class Engine: @unchecked Sendable {
             // A roll during a grace ends the older secret's grace at once: only
             // the secret just replaced stays accepted.
             key.previousDigest = key.digest
-            key.rollingUntil = now + (grace ?? 0)
+            // Time is kept in whole seconds and `now` is the start of this one:
+            // one more second makes the overlap at least the grace asked for.
+            key.rollingUntil = grace.map { now + $0 + 1 } ?? now
             key.digest = SecretDigest(of: Array(secret.utf8))
             key.hint = SecretFormat.hint(secret)
             return (.key(key, secret: secret), [.keyRolled(key)])

@@ -1,5 +1,6 @@
 """Several hosts on one PostgreSQL database (SPEC 11): three real keygated on
 the private cluster that Tests/system/with-postgres.sh starts."""
+import calendar
 import concurrent.futures
 import json
 import os
@@ -209,3 +210,51 @@ def test_copying_a_sqlite_host_into_postgres_keeps_every_credential():
     finally:
         pg.cleanup()
         single.cleanup()
+
+
+def test_a_roll_reaches_every_host_and_the_grace_ends_on_all_of_them(hosts):
+    (a, b, c), _ = hosts
+    _, k = create_key(a, "acme", "ci")
+    r = json.loads(a.cli("key", "roll", "acme", k["id"], "--grace", "1s", "--json").stdout)
+    # The new secret works on the other hosts at once (feed or lookup), the old one during the grace.
+    for h in (b, c):
+        assert h.verify(r["key"])["valid"] is True
+    until_ts = calendar.timegm(time.strptime(r["rolling_until"], "%Y-%m-%dT%H:%M:%SZ"))
+    # The overlap is at least the grace (1 s), so right after the roll the old secret still works.
+    for h in (a, b):
+        assert h.verify(k["key"])["valid"] is True
+    # Within 1 s after the grace ends, every host refuses the old secret; the new one stays.
+    time.sleep(max(0.0, until_ts - time.time()))
+    for h in (a, b, c):
+        assert until(lambda: h.verify(k["key"])["valid"] is False, timeout=1.0) is not None
+        assert h.verify(k["key"])["code"] == "REVOKED"
+        assert h.verify(r["key"])["valid"] is True
+    # A roll without a grace: the old secret is refused on every host at once.
+    r2 = json.loads(b.cli("key", "roll", "acme", k["id"], "--json").stdout)
+    for h in (a, b, c):
+        assert until(lambda: h.verify(r["key"])["valid"] is False, timeout=1.0) is not None
+        assert h.verify(r2["key"])["valid"] is True
+
+
+def test_usage_is_the_sum_over_hosts(hosts):
+    (a, b, c), db = hosts
+    _, k = create_key(a, "acme", "shared", "--allow-ip", "10.0.0.1")
+    for _ in range(5):
+        assert a.verify(k["key"], ip="10.0.0.1")["valid"] is True
+    for _ in range(3):
+        assert until(lambda: b.verify(k["key"], ip="10.0.0.1")["valid"], timeout=1.0) is not None
+    for _ in range(2):
+        assert c.verify(k["key"], ip="192.0.2.1")["code"] == "IP_NOT_ALLOWED"
+    want = {"valid": 8, "refused": {"IP_NOT_ALLOWED": 2}}
+
+    def summed(h):
+        days = json.loads(h.cli("key", "usage", "acme", k["id"], "--json").stdout)["days"]
+        return days and {"valid": days[0]["valid"], "refused": days[0]["refused"]}
+
+    # Each host adds its own counts in batches (the usage timer, 5 s); every host answers the sum.
+    for h in (a, b, c):
+        assert until(lambda: summed(h) == want, timeout=12.0) is not None, summed(h)
+    assert int(psql(f"SELECT sum(count) FROM usage_counts WHERE subject = 'key:{k['id']}'", db=db)) == 10
+    # Deleting the key deletes its usage on the shared database.
+    b.cli("key", "delete", "acme", k["id"])
+    assert psql(f"SELECT count(*) FROM usage_counts WHERE subject = 'key:{k['id']}'", db=db) == "0"
