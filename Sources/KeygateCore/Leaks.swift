@@ -38,6 +38,8 @@ public struct LeakOutcome: Sendable, Equatable {
     public var clientID: String?
     /// The action is what would be done; nothing was.
     public var dryRun: Bool
+    /// The same secret came earlier in the report: same outcome, nothing more done.
+    public var repeated = false
 
     public init(kind: SecretKind, hint: String, account: String?, action: LeakAction, keyID: String? = nil, clientID: String? = nil, dryRun: Bool) {
         self.kind = kind; self.hint = hint; self.account = account; self.action = action
@@ -64,7 +66,10 @@ public struct LeakPlan {
     }
 
     public mutating func handle(_ s: LeakedSecret) -> LeakOutcome {
-        if let o = seen[s.digest] { return o }
+        if var o = seen[s.digest] {
+            o.repeated = true
+            return o
+        }
         let o = decide(s)
         seen[s.digest] = o
         return o

@@ -230,7 +230,7 @@ public final class Engine: @unchecked Sendable {
 
     /// One line per leaked secret that was ended: its hint and account, never the secret.
     private func auditLeaks(_ outcomes: [LeakOutcome]) {
-        for o in outcomes where o.action != .none && !o.dryRun {
+        for o in outcomes where o.action != .none && !o.dryRun && !o.repeated {
             var meta: Logger.Metadata = ["kind": "\(o.kind.name)", "hint": "\(o.hint)", "account": "\(o.account ?? "")", "action": "\(o.action.rawValue)"]
             if let id = o.keyID { meta["key_id"] = "\(id)" }
             if let id = o.clientID { meta["client_id"] = "\(id)" }

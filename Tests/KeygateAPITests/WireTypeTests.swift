@@ -50,8 +50,12 @@ final class WireTypeTests: XCTestCase {
         XCTAssertEqual(VerifyResponse.example.json.text,
                        #"{"valid":true,"kind":"api_key","account":"acme","key_id":"key_4fT9aQ2mZ8bW1cXe","name":"CRM sync","policy":"default"}"#)
         XCTAssertEqual(KeyView.example.json.objectValue?.keys,
-                       ["id", "name", "hint", "allow_ips", "created_at", "expires_at", "last_used_at", "last_used_ip"])
+                       ["id", "name", "hint", "allow_ips", "created_at", "expires_at", "last_used_at", "last_used_ip", "rolling_until"])
         XCTAssertEqual(CreatedKey.example.json.objectValue?.keys.suffix(2), ["account", "key"])
+        XCTAssertEqual(RolledKey.example.json.objectValue?.keys.suffix(4), ["account", "key", "previous_hint", "previous_accepted_until"])
+        XCTAssertEqual(UsageReport.example.json.text,
+                       #"{"account":"acme","from":"2025-11-03","to":"2025-12-02","days":[{"date":"2025-12-02","valid":123,"refused":{"IP_NOT_ALLOWED":4}}],"key_id":"key_4fT9aQ2mZ8bW1cXe"}"#)
+        XCTAssertEqual(LeakResult.example.json.objectValue?.keys, ["hint", "kind", "account", "action", "key_id"])
         XCTAssertEqual(TokenResponse.example.json.objectValue?.keys, ["access_token", "token_type", "expires_in", "scope"])
         XCTAssertEqual(APIError(409, "key_limit_reached", "m", extra: ["limit": 5]).json.text,
                        #"{"error":"key_limit_reached","error_description":"m","limit":5}"#)

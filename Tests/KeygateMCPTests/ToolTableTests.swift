@@ -13,7 +13,7 @@ final class ToolTableTests: XCTestCase {
             XCTAssertTrue(seen.insert(t.name).inserted, "\(t.name) twice")
         }
         XCTAssertEqual(seen, ["status", "list_accounts", "list_keys", "show_client", "create_key", "update_key",
-                              "delete_key", "generate_client", "delete_client", "revoke_tokens"])
+                              "delete_key", "generate_client", "delete_client", "revoke_tokens", "key_usage", "client_usage", "roll_key"])
     }
 
     /// Every `$ref` resolves inside the schema itself; objects list only
@@ -47,12 +47,14 @@ final class ToolTableTests: XCTestCase {
 
     func testAnnotationsAndWriteFilter() {
         let read = ToolTable.available(allowWrite: false).map(\.name)
-        XCTAssertEqual(read, ["status", "list_accounts", "list_keys", "show_client"])
+        XCTAssertEqual(read, ["status", "list_accounts", "list_keys", "show_client", "key_usage", "client_usage"])
         XCTAssertEqual(ToolTable.available(allowWrite: true).count, ToolTable.tools.count)
         func t(_ n: String) -> ToolSpec { ToolTable.tools.first { $0.name == n }! }
         XCTAssertTrue(t("delete_key").destructive && t("delete_key").idempotent)
         XCTAssertTrue(t("update_key").idempotent && !t("update_key").destructive)
         XCTAssertTrue(!t("create_key").destructive && !t("create_key").readOnly)
+        XCTAssertTrue(t("roll_key").destructive && !t("roll_key").idempotent && !t("roll_key").readOnly)
+        XCTAssertTrue(t("key_usage").readOnly && t("client_usage").readOnly)
         XCTAssertTrue(t("generate_client").destructive && t("delete_client").destructive && t("revoke_tokens").destructive)
         for tool in ToolTable.tools where tool.readOnly { XCTAssertFalse(tool.destructive) }
     }

@@ -80,6 +80,49 @@ extension StoreContract {
         XCTAssertEqual(try reopen().loadAll().keys.map(\.name), ["same"], "a refused transaction stores nothing")
     }
 
+    func contractARollAndItsGraceSurviveAndThePurgeEndsIt() throws {
+        let (store, reopen) = try makeStore()
+        var k = key("rolled")
+        try store.transaction(usage: []) { _ in [.keyCreated(k)] }
+        let first = k.digest
+        k.previousDigest = first
+        k.rollingUntil = 2000
+        k.digest = SecretDigest(of: Array(SecretFormat.generate(.apiKey).utf8))
+        k.hint = "kg_New12"
+        let rolled = k
+        try store.transaction(usage: []) { _ in [.keyRolled(rolled)] }
+        let after = try reopen().loadAll().keys
+        XCTAssertEqual(after, [rolled])
+        // The purge before the grace ends keeps the old secret; after it, forgets it.
+        try store.commit([.purged(Expired(at: 1999))], usage: [])
+        XCTAssertEqual(try reopen().loadAll().keys.first?.previousDigest, first)
+        try store.commit([.purged(Expired(at: 2000, rolls: [k.id]))], usage: [])
+        let swept = try reopen().loadAll().keys
+        XCTAssertEqual(swept.first?.digest, rolled.digest)
+        XCTAssertNil(swept.first?.previousDigest)
+        XCTAssertNil(swept.first?.rollingUntil)
+    }
+
+    func contractUsageAddsUpAndGoesWithItsKey() throws {
+        let (store, reopen) = try makeStore()
+        let a = key("a"), b = key("b")
+        try store.transaction(usage: []) { _ in [.keyCreated(a), .keyCreated(b)] }
+        let day: Int32 = 20_000
+        func cell(_ k: APIKey, _ r: UsageResult, _ d: Int32 = day) -> UsageCell { UsageCell(subject: .key(k.id), day: d, result: r) }
+        try store.commit([], usage: [], counts: [cell(a, .valid): 3, cell(a, .ipNotAllowed): 1, cell(b, .valid): 7, cell(a, .valid, day - 40): 9])
+        // Another handle (a restart, or another host) adds to the same counters.
+        let other = try reopen()
+        try other.transaction(usage: [], counts: [cell(a, .valid): 2]) { _ in [.keyUpdated(b)] }
+        XCTAssertEqual(try store.usage(of: .key(a.id), fromDay: day - 29), [cell(a, .valid): 5, cell(a, .ipNotAllowed): 1])
+        XCTAssertEqual(try other.usage(of: .key(b.id), fromDay: day - 29), [cell(b, .valid): 7])
+        // The sweep drops what is older than the window; deleting a key drops its counters.
+        try store.commit([.purged(Expired(at: Int64(day) * 86400))], usage: [])
+        XCTAssertEqual(try store.usage(of: .key(a.id), fromDay: 0), [cell(a, .valid): 5, cell(a, .ipNotAllowed): 1])
+        try store.transaction(usage: []) { _ in [.keyDeleted(id: a.id)] }
+        XCTAssertEqual(try reopen().usage(of: .key(a.id), fromDay: 0), [:])
+        XCTAssertEqual(try reopen().usage(of: .key(b.id), fromDay: 0), [cell(b, .valid): 7])
+    }
+
     func contractNoSecretReachesTheStore() throws {
         let (store, _) = try makeStore()
         let secret = SecretFormat.generate(.apiKey)
@@ -98,6 +141,8 @@ final class SQLiteStoreContractTests: XCTestCase, StoreContract {
     func testReplacementGraceRevocationAndPurge() throws { try contractReplacementGraceRevocationAndPurge() }
     func testUniqueNamesAreTheStoresToo() throws { try contractUniqueNamesAreTheStoresToo() }
     func testNoSecretReachesTheStore() throws { try contractNoSecretReachesTheStore() }
+    func testARollAndItsGraceSurviveAndThePurgeEndsIt() throws { try contractARollAndItsGraceSurviveAndThePurgeEndsIt() }
+    func testUsageAddsUpAndGoesWithItsKey() throws { try contractUsageAddsUpAndGoesWithItsKey() }
     var dir: URL!
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("kg-contract-\(UUID().uuidString)")
@@ -150,6 +195,8 @@ final class PostgresStoreContractTests: XCTestCase, StoreContract {
     func testReplacementGraceRevocationAndPurge() throws { try contractReplacementGraceRevocationAndPurge() }
     func testUniqueNamesAreTheStoresToo() throws { try contractUniqueNamesAreTheStoresToo() }
     func testNoSecretReachesTheStore() throws { try contractNoSecretReachesTheStore() }
+    func testARollAndItsGraceSurviveAndThePurgeEndsIt() throws { try contractARollAndItsGraceSurviveAndThePurgeEndsIt() }
+    func testUsageAddsUpAndGoesWithItsKey() throws { try contractUsageAddsUpAndGoesWithItsKey() }
     var url: PostgresURL!
     func makeStore() throws -> (first: CredentialStore, second: () throws -> CredentialStore) {
         url = try TestDatabase.create()
@@ -203,6 +250,6 @@ final class PostgresStoreContractTests: XCTestCase, StoreContract {
         group.wait()
         XCTAssertTrue(errors.list.isEmpty, "\(errors.list)")
         XCTAssertEqual(try TestDatabase.psql(TestDatabase.socketDir!, "SELECT count(*) FROM keygate_migrations", database: u.database)
-                        .trimmingCharacters(in: .whitespacesAndNewlines), "1")
+                        .trimmingCharacters(in: .whitespacesAndNewlines), "2")  // v1, v2-roll-usage
     }
 }

@@ -38,10 +38,10 @@ struct ScanCommand: ParsableCommand {
     func run() throws {
         var found: [Located] = []
         var walker = Walker()
-        for p in paths.isEmpty ? ["."] : paths {
-            guard walker.scan(p, top: true, into: &found) else {
-                throw ExitCode(2)
-            }
+        // Every path is scanned; one that cannot be read makes the exit code 2 at the end.
+        var unreadable = false
+        for p in paths.isEmpty ? ["."] : paths where !walker.scan(p, top: true, into: &found) {
+            unreadable = true
         }
         let unique = Array(Set(found.map(\.finding.secret))).sorted()
         var status: [String: String] = [:]
@@ -76,10 +76,11 @@ struct ScanCommand: ParsableCommand {
             for r in reported {
                 print("reported \(r.kind) \(r.hint) of \(r.account ?? "?"): \(r.action)")
             }
-            if !found.isEmpty && !global.json {
-                Console.error("keygate scan: \(found.count) secret(s) found, \(live.count) live (liveness from \(source))")
+            if !found.isEmpty {
+                Console.error("keygate scan: \(found.count) occurrence(s) of \(unique.count) secret(s), \(live.count) of them live (liveness from \(source))")
             }
         }
+        if unreadable { throw ExitCode(2) }
         let failed = offline ? !found.isEmpty : !live.isEmpty
         if failed { throw Exit.refused }
     }
@@ -101,10 +102,12 @@ struct ScanCommand: ParsableCommand {
             case .unreachable: break
             default: _ = try global.call { throw e }
             }
-            if revoke {
-                Console.error("keygate: --revoke needs the admin socket (\(global.adminPath)), which refused or is unreachable: \(e)")
+            if revoke, case .unreachable = e {
+                Console.error("keygate: --revoke needs the admin socket (\(global.adminPath)), which is unreachable: \(e)")
                 throw Exit.unreachable
             }
+            // Refused (403) with --revoke: the findings are printed from
+            // introspection, then the report to /v1/leaks is refused (exit 1).
         }
         let service = global.service
         for s in secrets {
