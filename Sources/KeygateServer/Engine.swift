@@ -86,7 +86,10 @@ public final class Engine: @unchecked Sendable {
         self.replicas = replicas
         self.replicaByLoop = Dictionary(uniqueKeysWithValues: replicas.map { (ObjectIdentifier($0.loop), $0) })
         logger.info("state loaded", metadata: ["keys": "\(snap.keys.count)", "clients": "\(snap.clients.count)", "tokens": "\(snap.tokens.count)", "database": "\(store.location)"])
-        for r in replicas { r.usageSink = { [weak self] uses, counts in self?.absorb(uses, counts) } }
+        for r in replicas {
+            r.usageSink = { [weak self] uses, counts in self?.absorb(uses, counts) }
+            r.loop.execute { r.startTallying() }
+        }
     }
 
     func replica(for loop: EventLoop) -> Replica {
@@ -772,7 +775,7 @@ public final class Engine: @unchecked Sendable {
     /// At shutdown: every replica hands over what it holds, then `finish` writes it.
     public func flush() -> EventLoopFuture<Void> {
         let loop = replicas[0].loop
-        return EventLoopFuture.andAllSucceed(replicas.map { r in r.loop.submit { r.pushUsage() } }, on: loop)
+        return EventLoopFuture.andAllSucceed(replicas.map { r in r.loop.submit { r.pushUsage(); r.pushTallies() } }, on: loop)
     }
 
 }

@@ -20,15 +20,26 @@ public final class Replica: @unchecked Sendable {
     /// The last use handed to the engine per key, so repeats are not handed over again.
     private var lastHandedOver: [String: KeyUse] = [:]
     static let maxRemembered = 100_000
-    /// Usage counters (SPEC 12) since this loop last handed them to the engine.
-    private var counts: UsageCounts = [:]
-    /// Where the last-use records and counters go, once per turn of the loop (set by the engine).
+    /// Usage counters (SPEC 12) since this loop last handed them to the engine,
+    /// by the credential's digest and day: the verification path only adds one.
+    private var tallies: [TallyKey: Tally] = [:]
+    /// Where the last-use records and counters go (set by the engine): last
+    /// use once per turn of the loop when it changed, counters every second.
     var usageSink: (([String: KeyUse], UsageCounts) -> Void)?
+    static let tallyInterval: TimeAmount = .seconds(1)
+    private var tallyTask: RepeatedTask?
 
     init(loop: EventLoop, config: KeygateConfiguration, index: CredentialIndex) {
         self.loop = loop
         self.config = config
         self.index = index
+    }
+
+    /// Hands the counters over every `tallyInterval`; runs until the loop stops.
+    func startTallying() {
+        tallyTask = loop.scheduleRepeatedTask(initialDelay: Self.tallyInterval, delay: Self.tallyInterval) { [weak self] _ in
+            self?.pushTallies()
+        }
     }
 
     func apply(_ changes: [StateChange]) {
@@ -72,42 +83,70 @@ public final class Replica: @unchecked Sendable {
     }
 
     /// Counts an answered verification for the key or pair it names: in this
-    /// loop's memory only. A refusal is charged to the credential it names
-    /// when this host knows it (EXPIRED, REVOKED, IP_NOT_ALLOWED, RATE_LIMITED);
-    /// MALFORMED and UNKNOWN name none.
+    /// loop's memory only, one dictionary update. A refusal is charged to the
+    /// credential it names when this host knows it (EXPIRED, REVOKED,
+    /// IP_NOT_ALLOWED, RATE_LIMITED); MALFORMED and UNKNOWN name none.
     @inline(__always)
     func count(_ answered: Verdict, secret: UnsafeBufferPointer<UInt8>, now: Timestamp) {
-        let subject: UsageSubject
-        let result: UsageResult
+        let day = UsageWindow.day(of: now)
         switch answered {
         case .apiKey(let key, _):
-            subject = .key(key.id); result = .valid
+            tallies[TallyKey(digest: key.digest, day: day), default: Tally(subject: .key(key.id))].add(.valid)
         case .accessToken(let token, _, _):
-            subject = .client(token.clientID); result = .valid
+            tallies[TallyKey(digest: token.digest, day: day), default: Tally(subject: .client(token.clientID))].add(.valid)
         case .refused(let code):
             guard let r = UsageResult(code) else { return }
             let digest = SecretDigest(of: secret)
             if let (key, _) = index.keyMatching(digest) {
-                subject = .key(key.id)
+                tallies[TallyKey(digest: key.digest, day: day), default: Tally(subject: .key(key.id))].add(r)
             } else if let t = index.tokensByDigest[digest], t.digest.constantTimeEquals(digest) {
-                subject = .client(t.clientID)
-            } else {
-                return
+                tallies[TallyKey(digest: t.digest, day: day), default: Tally(subject: .client(t.clientID))].add(r)
             }
-            result = r
         }
-        counts[UsageCell(subject: subject, day: UsageWindow.day(of: now), result: result), default: 0] += 1
-        schedulePush()
+    }
+
+    /// The counters as the engine takes them, by subject; this loop's start afresh.
+    func pushTallies() {
+        loop.preconditionInEventLoop()
+        guard !tallies.isEmpty else { return }
+        var out = UsageCounts()
+        for (k, t) in tallies {
+            for r in UsageResult.allCases where t.counts[Int(r.rawValue)] > 0 {
+                out[UsageCell(subject: t.subject, day: k.day, result: r), default: 0] += t.counts[Int(r.rawValue)]
+            }
+        }
+        tallies.removeAll(keepingCapacity: true)
+        usageSink?([:], out)
     }
 
     /// Hands what this loop recorded to the engine.
     func pushUsage() {
         loop.preconditionInEventLoop()
         pushScheduled = false
-        guard !usage.isEmpty || !counts.isEmpty else { return }
-        let batch = usage, tally = counts
+        guard !usage.isEmpty else { return }
+        let batch = usage
         usage = [:]
-        counts = [:]
-        usageSink?(batch, tally)
+        usageSink?(batch, [:])
     }
+}
+
+/// A tally's key: the credential's digest and the day. Digests are SHA-256
+/// outputs, so one of their words is as good a hash as all four, and cheaper.
+struct TallyKey: Hashable {
+    let digest: SecretDigest
+    let day: Int32
+
+    @inline(__always)
+    func hash(into h: inout Hasher) { h.combine(digest.w0 ^ UInt64(UInt32(bitPattern: day))) }
+}
+
+/// Counts by `UsageResult` of one credential on one day.
+struct Tally {
+    let subject: UsageSubject
+    var counts: [Int64] = [Int64](repeating: 0, count: UsageResult.allCases.count)
+
+    init(subject: UsageSubject) { self.subject = subject }
+
+    @inline(__always)
+    mutating func add(_ r: UsageResult) { counts[Int(r.rawValue)] &+= 1 }
 }
