@@ -14,8 +14,8 @@ from mcp.shared.exceptions import MCPError
 
 from conftest import KEYGATE, Keygated
 
-WRITE_TOOLS = {"create_key", "update_key", "delete_key", "generate_client", "delete_client", "revoke_tokens"}
-READ_TOOLS = {"status", "list_accounts", "list_keys", "show_client"}
+WRITE_TOOLS = {"create_key", "update_key", "delete_key", "generate_client", "delete_client", "revoke_tokens", "roll_key"}
+READ_TOOLS = {"status", "list_accounts", "list_keys", "show_client", "key_usage", "client_usage"}
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_tools_schemas_annotations_and_the_write_filter(daemon):
         a = t.annotations
         assert a.open_world_hint is False
         assert a.read_only_hint == (t.name in READ_TOOLS)
-        assert a.destructive_hint == (t.name in {"delete_key", "generate_client", "delete_client", "revoke_tokens"})
+        assert a.destructive_hint == (t.name in {"delete_key", "generate_client", "delete_client", "revoke_tokens", "roll_key"})
     byname = {t.name: t for t in tools}
     assert byname["delete_key"].annotations.idempotent_hint and byname["update_key"].annotations.idempotent_hint
     assert not byname["create_key"].annotations.idempotent_hint
@@ -155,6 +155,40 @@ def test_key_and_client_lifecycle_with_secrets_kept_out_of_the_context(daemon):
         return data(await s.call_tool("delete_key", {"account": "acme", "key_id": created["id"]}))
     assert run(session_call(params(daemon, "--allow-write"), delete)) == {"deleted": True, "account": "acme", "key_id": created["id"]}
     assert daemon.verify(key, ip="203.0.113.7") == {"valid": False, "code": "UNKNOWN"}
+
+
+def test_roll_and_usage_tools(daemon):
+    """roll_key keeps the new secret out of the context like create_key; the
+    usage tools are read-only and answer the admin API's counts."""
+    secret_dir = tempfile.mkdtemp(prefix="kgmcp-", dir="/tmp")
+    wire = os.path.join(secret_dir, "wire.out")
+    k = json.loads(daemon.cli("key", "create", "acme", "--name", "ci", "--json").stdout)
+    cid, _ = daemon.new_client("acme")
+    for ip in ("127.0.0.1", "127.0.0.1"):
+        assert daemon.verify(k["key"], ip=ip)["valid"] is True
+
+    async def read_only(s):
+        usage = data(await s.call_tool("key_usage", {"account": "acme", "key_id": k["id"]}))
+        client = data(await s.call_tool("client_usage", {"account": "acme"}))
+        with pytest.raises(MCPError) as refused:
+            await s.call_tool("roll_key", {"account": "acme", "key_id": k["id"]})
+        return usage, client, refused.value
+    usage, client, refused = run(session_call(params(daemon), read_only))
+    assert [(d["valid"], d["refused"]) for d in usage["days"]] == [(2, {})]
+    assert client["client_id"] == cid and client["days"] == []
+    assert refused.code == -32602 and "--allow-write" in str(refused)
+    assert daemon.verify(k["key"])["valid"] is True
+
+    async def roll(s):
+        return data(await s.call_tool("roll_key", {"account": "acme", "key_id": k["id"], "grace": "1h"}))
+    rolled = run(session_call(params(daemon, "--allow-write", "--secret-dir", os.path.join(secret_dir, "s"), capture=wire), roll))
+    assert "key" not in rolled and rolled["id"] == k["id"] and rolled["rolling_until"]
+    new = open(rolled["secret_file"]).read().strip()
+    assert stat.S_IMODE(os.stat(rolled["secret_file"]).st_mode) == 0o600
+    assert new.startswith(rolled["secret_hint"]) and new != k["key"]
+    assert daemon.verify(new)["valid"] is True and daemon.verify(k["key"])["valid"] is True
+    wire_bytes = open(wire, "rb").read()
+    assert new.encode() not in wire_bytes and new[8:].encode() not in wire_bytes
 
 
 def test_reveal_secrets_puts_them_in_the_result(daemon):
