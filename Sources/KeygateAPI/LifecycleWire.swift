@@ -213,8 +213,13 @@ public struct LeaksRequest: WireType, Equatable {
 
     public static let schemaName = "LeaksRequest"
     public static let schema = Schema.object([
-        ("secrets", Schema.array(Schema.string("An API key (kg_), client secret (kgs_) or access token (kgat_).", pattern: "^(kg|kgs|kgat)_[0-9A-Za-z]{46}$"),
-                                 maxItems: maxSecrets, description: "1 to 1000 secrets.")),
+        ("secrets", {
+            guard case .object(var o) = Schema.array(Schema.string("An API key (kg_), client secret (kgs_) or access token (kgat_), with its checksum.",
+                                                                   pattern: "^(kg|kgs|kgat)_[0-9A-Za-z]{46}$"),
+                                                     maxItems: maxSecrets, description: "1 to 1000 secrets.") else { return .null }
+            o["minItems"] = 1
+            return .object(o)
+        }()),
         ("dry_run", Schema.described(Schema.boolean, "Change nothing; answer the action that would be taken.")),
     ], required: ["secrets"])
     public static let example = LeaksRequest(secrets: ["kg_Xy3PqR7sT9uV1wX3yZ5aB7cD9eF1gH3iJ5kL7mN9o0aBcDe"], dryRun: false)
