@@ -73,7 +73,7 @@ crash-test: test-deps build
 # `make fuzz SECONDS=600` fuzzes longer and keeps what it finds in
 # .build/fuzz-corpus/TARGET (merge new inputs into Tests/fuzz/corpus with
 # `keygate-fuzz -merge=1 Tests/fuzz/corpus/TARGET .build/fuzz-corpus/TARGET`).
-FUZZ_TARGETS := http json form address yaml
+FUZZ_TARGETS := http json form address yaml scan
 FUZZ_BUILD   := $(SWIFT) build --scratch-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DKEYGATE_FUZZ --product keygate-fuzz
 SECONDS      ?= 60
 

@@ -6,6 +6,8 @@ public enum SecretScanner {
     public struct Finding: Equatable, Sendable {
         /// 1-based.
         public var line: Int
+        /// Where the secret starts in the text, in bytes.
+        public var offset: Int
         public var kind: SecretKind
         public var secret: String
     }
@@ -33,7 +35,7 @@ public enum SecretScanner {
                 if i + len < n && isWordByte(bytes[i + len]) { continue }
                 let candidate = Array(bytes[i..<(i + len)])
                 guard SecretFormat.classify(candidate) == kind else { continue }
-                out.append(Finding(line: line, kind: kind, secret: String(decoding: candidate, as: UTF8.self)))
+                out.append(Finding(line: line, offset: i, kind: kind, secret: String(decoding: candidate, as: UTF8.self)))
                 i += len
                 matched = true
                 break

@@ -9,7 +9,7 @@ import KeygateHTTP
 /// Each target checks properties that must hold for any input, and traps
 /// (which libFuzzer reports with the input) when one does not.
 enum FuzzTargets {
-    static let names = ["http", "json", "form", "address", "yaml"]
+    static let names = ["http", "json", "form", "address", "yaml", "scan"]
 
     static let selected: String = {
         guard let p = getenv("KEYGATE_FUZZ_TARGET") else { return "http" }
@@ -23,12 +23,34 @@ enum FuzzTargets {
         case "form": form(bytes)
         case "address": address(bytes)
         case "yaml": yaml(bytes)
+        case "scan": scan(bytes)
         default: fatalError("unknown fuzz target '\(target)'; targets: \(names.joined(separator: ", "))")
         }
     }
 
     static func check(_ ok: Bool, _ what: @autoclosure () -> String) {
         if !ok { fatalError("property failed: \(what())") }
+    }
+
+    /// The secret scanner against the obvious slow one: every position that
+    /// starts a word, every kind, the checksum; and each finding's line.
+    static func scan(_ bytes: [UInt8]) {
+        let found = SecretScanner.findings(in: bytes)
+        func word(_ b: UInt8) -> Bool { Base62.isDigit(b) || b == UInt8(ascii: "_") }
+        var expected: [(Int, SecretKind)] = []
+        for i in bytes.indices where i == 0 || !word(bytes[i - 1]) {
+            for kind in SecretKind.allCases {
+                let end = i + kind.length
+                guard end <= bytes.count, end == bytes.count || !word(bytes[end]) else { continue }
+                if SecretFormat.classify(Array(bytes[i..<end])) == kind { expected.append((i, kind)) }
+            }
+        }
+        check(found.map(\.offset) == expected.map(\.0) && found.map(\.kind) == expected.map(\.1),
+              "the scanner found \(found.map(\.offset)), the slow scan \(expected.map(\.0))")
+        for f in found {
+            check(f.line == 1 + bytes[..<f.offset].filter { $0 == 10 }.count, "line \(f.line) at offset \(f.offset)")
+            check(Array(f.secret.utf8) == Array(bytes[f.offset..<(f.offset + f.kind.length)]), "the secret is not the text at its offset")
+        }
     }
 
     /// HTTP request decoding: the same result whole and in pieces, and each
