@@ -18,7 +18,7 @@ PY       := $(VENV)/bin/python
 
 # Debian packages the build, the daemon and the tests need.
 BUILD_DEBS := libyaml-dev libsqlite3-dev pkg-config
-TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux postgresql valgrind binutils
+TEST_DEBS  := curl python3 python3-venv nginx-light systemd gcc sqlite3 util-linux postgresql valgrind binutils git
 PY_PKGS    := pytest requests requests-oauthlib authlib httpx prometheus-client schemathesis==4.32.5 openapi-spec-validator mcp==2.3.0 jsonschema
 
 .PHONY: crash-test all build release run test test-python test-system test-fuzz fuzz bench deps test-deps install install-files uninstall clean openapi golden

@@ -340,7 +340,11 @@ public final class PostgresStore: CredentialStore, @unchecked Sendable {
     /// Adds this host's counters to the shared ones: each host adds its own,
     /// so a row holds the sum over hosts.
     static func add(_ counts: UsageCounts, _ c: PostgresConnection, logger l: Logger) async throws {
-        let cells = counts.filter { $0.value > 0 }
+        // In one order on every host, so that two hosts adding to the same
+        // rows wait for each other instead of deadlocking.
+        let cells = counts.filter { $0.value > 0 }.sorted {
+            ($0.key.subject.text, $0.key.day, $0.key.result.rawValue) < ($1.key.subject.text, $1.key.day, $1.key.result.rawValue)
+        }
         guard !cells.isEmpty else { return }
         let subjects = cells.map { $0.key.subject.text }, days = cells.map { Int32($0.key.day) }
         let results = cells.map { $0.key.result.text }, ns = cells.map { $0.value }

@@ -459,7 +459,13 @@ public final class Engine: @unchecked Sendable {
             // Only a clear "not there" is remembered; a failed query is not.
             var missed: SecretDigest? = nil
             if case .success(nil) = found { missed = digest }
-            let change: StateChange? = (try? found.get()) ?? nil
+            var change: StateChange? = (try? found.get()) ?? nil
+            // A key this host knows already keeps its last use, as with the feed.
+            if case .keyCreated(var k)? = change, let old = self.master.key(id: k.id) {
+                k.lastUsedAt = old.lastUsedAt
+                k.lastUsedIP = old.lastUsedIP
+                change = .keyCreated(k)
+            }
             self.finishLookUp(found: change != nil, missed: missed, now: now)
             guard let change else { return promise.succeed(false) }
             self.master.apply(change)
@@ -689,6 +695,7 @@ public final class Engine: @unchecked Sendable {
 
     private var sweepTimer: DispatchSourceTimer?
     private var sweepInterval: Int64 = 0
+    private var lastPruneDay: Int32 = 0
 
     /// Runs the sweep every `tokens.sweep_interval` on a Dispatch timer.
     public func startSweeping() {
@@ -710,9 +717,15 @@ public final class Engine: @unchecked Sendable {
     /// one transaction; logs only when it removed something. Runs on `queue`.
     @discardableResult
     func purgeExpired() -> Int {
-        let expired = master.expired(at: clock.now())
+        let now = clock.now()
+        let expired = master.expired(at: now)
         let n = expired.count
-        guard n > 0 else { return 0 }
+        // Once a UTC day the sweep also runs with nothing expired, so that
+        // usage counters older than the window are dropped (the store's part
+        // of `.purged`) on installs where nothing ever expires.
+        let day = UsageWindow.day(of: now)
+        guard n > 0 || day != lastPruneDay else { return 0 }
+        lastPruneDay = day
         let change = StateChange.purged(expired)
         do {
             try store.commit([change])
@@ -722,7 +735,7 @@ public final class Engine: @unchecked Sendable {
         }
         master.apply(change)
         _ = broadcast([change])
-        logger.info("sweep removed expired credentials", metadata: ["removed": "\(n)"])
+        if n > 0 { logger.info("sweep removed expired credentials", metadata: ["removed": "\(n)"]) }
         return n
     }
 

@@ -95,7 +95,8 @@ public final class Replica: @unchecked Sendable {
         case .accessToken(let token, _, _):
             tallies[TallyKey(digest: token.digest, day: day), default: Tally(subject: .client(token.clientID))].add(.valid)
         case .refused(let code):
-            guard let r = UsageResult(code) else { return }
+            // Only a well-formed secret can name a credential: junk is not hashed again.
+            guard let r = UsageResult(code), SecretFormat.classify(secret) != nil else { return }
             let digest = SecretDigest(of: secret)
             if let (key, _) = index.keyMatching(digest) {
                 tallies[TallyKey(digest: key.digest, day: day), default: Tally(subject: .key(key.id))].add(r)

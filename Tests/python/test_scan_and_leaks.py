@@ -714,3 +714,34 @@ def test_leaks_needs_access_admin_and_scan_falls_back_for_a_manage_peer(shared_d
     assert r.status_code == 200, r.text
     assert [x["action"] for x in r.json()["results"]] == ["deleted", "revoked", "reported"]
     w.assert_nothing_echoed()
+
+
+def test_the_readmes_pre_commit_hook_scans_what_is_staged(plain_daemon):
+    """The hook exactly as the README shows it, in a real git repository: a
+    live key staged and then removed from the working file still stops the commit."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    hook = re.search(r"As a \*\*pre-commit hook\*\*.*?```sh\n(.*?)```", readme, re.S).group(1)
+    d = plain_daemon
+    key = json.loads(d.cli("key", "create", "acme", "--name", "hooked", "--json").stdout)["key"]
+    repo = os.path.join(d.dir, "repo")
+    os.makedirs(repo)
+    env = dict(os.environ, KEYGATE_ADMIN_SOCKET=d.admin, KEYGATE_SOCKET=d.service,
+               PATH=os.path.dirname(KEYGATE) + ":" + os.environ["PATH"],
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, capture_output=True, text=True)
+    assert git("init", "-q").returncode == 0
+    with open(os.path.join(repo, ".git", "hooks", "pre-commit"), "w") as f:
+        f.write(hook)
+    os.chmod(os.path.join(repo, ".git", "hooks", "pre-commit"), 0o755)
+    with open(os.path.join(repo, "app.env"), "w") as f:
+        f.write(f"API_KEY={key}\n")
+    git("add", "app.env")
+    with open(os.path.join(repo, "app.env"), "w") as f:
+        f.write("API_KEY=\n")
+    r = git("commit", "-q", "-m", "leak")
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert f"app.env:1: api_key {key[:8]} live" in r.stdout + r.stderr
+    assert key not in r.stdout + r.stderr
+    git("add", "app.env")
+    r = git("commit", "-q", "-m", "clean")
+    assert r.returncode == 0, r.stdout + r.stderr
